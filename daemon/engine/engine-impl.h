@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The engine's own state, shared by the files that implement the public API
+ * (engine.c: processes and mappings; fault.c: memory access; stats.c and
+ * verify.c: introspection). Nothing outside daemon/engine includes this.
+ */
+#ifndef COWD_ENGINE_IMPL_H
+#define COWD_ENGINE_IMPL_H
+
+#include <cowd/engine.h>
+
+#include "frames.h"
+#include "pagetable.h"
+#include "process.h"
+
+struct engine_counters {
+        uint64_t cow_copies;
+        uint64_t cow_reuses;
+        uint64_t zero_fills;
+        uint64_t zero_maps;
+        uint64_t segv;
+        uint64_t procs_created;
+        uint64_t tlb_hits_exited;   /* TLB counters of processes that exited */
+        uint64_t tlb_misses_exited;
+};
+
+/* Who maps each frame: derived on demand by a scan of every page table. */
+struct sharing {
+        uint32_t *sharers;      /* per frame: processes mapping it */
+        size_t len;             /* entries allocated */
+        uint64_t generation;    /* engine generation the scan reflects */
+        uint64_t zero_page_maps;
+        bool valid;
+};
+
+struct cow_engine {
+        struct cow_engine_config cfg;
+        struct frames frames;
+        struct pt_ctx pt;
+        struct proc_table procs;
+        cow_pid last_pid;
+        uint64_t va_limit;   /* user addresses are below this */
+        uint64_t mmap_base;  /* where the engine starts looking for free ranges */
+        uint64_t generation; /* bumped by every change to any page table */
+        struct engine_counters counters;
+        struct sharing sharing;
+};
+
+static inline uint64_t engine_vpn(const struct cow_engine *e, uint64_t addr)
+{
+        return addr >> e->frames.page_shift;
+}
+
+/* Scans page tables if anything changed since the last scan. 0 or -ENOMEM. */
+int sharing_refresh(struct cow_engine *e);
+void sharing_fini(struct sharing *s);
+
+/* True when a write through this entry may proceed without a fault. */
+bool engine_write_ok(const struct vma *v, uint64_t pte, unsigned path_state);
+
+#endif /* COWD_ENGINE_IMPL_H */

@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The public engine API: configuration, processes and mappings. Memory access
+ * lives in fault.c, statistics in stats.c, invariant checks in verify.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine-impl.h"
+#include "fault.h"
+#include "memobj.h"
+
+#define VA_BITS 47u
+#define MMAP_MIN_ADDR UINT64_C(0x10000)
+
+const char *cow_engine_strerror(int err)
+{
+        switch (err < 0 ? -err : err) {
+        case 0:
+                return "success";
+        case EINVAL:
+                return "invalid argument";
+        case ESRCH:
+                return "no such process";
+        case EEXIST:
+                return "range overlaps an existing mapping";
+        case EFAULT:
+                return "segmentation fault";
+        case ENOMEM:
+                return "out of memory: no free physical frame";
+        case ENOSPC:
+                return "no free virtual address range of that size";
+        case EAGAIN:
+                return "process limit reached";
+        case EMLINK:
+                return "too many mappings in this process";
+        case ENOBUFS:
+                return "page-table memory budget exhausted";
+        case EOVERFLOW:
+                return "address range overflows the address space";
+        case ENXIO:
+                return "range is not wholly mapped";
+        case EOPNOTSUPP:
+                return "mapping kind not supported";
+        default:
+                return "unexpected engine error";
+        }
+}
+
+void cow_engine_config_init(struct cow_engine_config *cfg)
+{
+        *cfg = (struct cow_engine_config){
+                .mem_bytes = UINT64_C(256) << 20,
+                .page_size = 4096,
+                .tlb_entries = 64,
+                .tlb_ways = 0,
+                .max_procs = 4096,
+                .max_maps_per_proc = 65530,
+                .max_pt_bytes = UINT64_C(1) << 30,
+        };
+}
+
+int cow_engine_config_check(const struct cow_engine_config *cfg, const char **ret_why)
+{
+        const char *why = NULL;
+        uint32_t ps = cfg->page_size;
+
+        if (ps < 4096 || ps > 65536 || (ps & (ps - 1)) != 0)
+                why = "page_size must be a power of two from 4096 to 65536";
+        else if (cfg->mem_bytes < ps || cfg->mem_bytes / ps >= (UINT64_C(1) << 31))
+                why = "mem_bytes must hold at least one page and fewer than 2^31 pages";
+        else if (cfg->tlb_entries == 0 || cfg->tlb_entries > 1u << 20)
+                why = "tlb_entries must be from 1 to 1048576";
+        else if (cfg->tlb_ways != 0 &&
+                 (cfg->tlb_ways > cfg->tlb_entries || cfg->tlb_entries % cfg->tlb_ways != 0))
+                why = "tlb_ways must divide tlb_entries (0 means fully associative)";
+        else if (cfg->max_procs == 0)
+                why = "max_procs must be at least 1";
+        else if (cfg->max_maps_per_proc == 0)
+                why = "max_maps_per_proc must be at least 1";
+        else if (cfg->max_pt_bytes < 16 * pt_node_bytes())
+                why = "max_pt_bytes is too small for any process";
+
+        if (why) {
+                if (ret_why)
+                        *ret_why = why;
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int cow_engine_new(const struct cow_engine_config *cfg, cow_engine **ret)
+{
+        int r = cow_engine_config_check(cfg, NULL);
+        if (r < 0)
+                return r;
+
+        struct cow_engine *e = calloc(1, sizeof(*e));
+        if (!e)
+                return -ENOMEM;
+        e->cfg = *cfg;
+        r = frames_init(&e->frames, (uint32_t)(cfg->mem_bytes / cfg->page_size), cfg->page_size);
+        if (r < 0) {
+                free(e);
+                return r;
+        }
+        unsigned vpn_bits = VA_BITS - e->frames.page_shift;
+        unsigned levels = (vpn_bits + PT_BITS - 1) / PT_BITS;
+        pt_ctx_init(&e->pt, &e->frames, levels, UINT64_C(1) << vpn_bits,
+                    cfg->max_pt_bytes / pt_node_bytes());
+        e->va_limit = UINT64_C(1) << VA_BITS;
+        e->mmap_base = MMAP_MIN_ADDR > cfg->page_size ? MMAP_MIN_ADDR : cfg->page_size;
+        *ret = e;
+        return 0;
+}
+
+static void proc_free(struct cow_engine *e, struct cow_proc *p)
+{
+        if (!p)
+                return;
+        e->counters.tlb_hits_exited += p->tlb.hits;
+        e->counters.tlb_misses_exited += p->tlb.misses;
+        pt_destroy(&e->pt, p->root);
+        vma_set_fini(&p->vmas, &e->frames);
+        tlb_fini(&p->tlb);
+        free(p);
+}
+
+void cow_engine_free(cow_engine *e)
+{
+        if (!e)
+                return;
+        for (uint32_t i = 0; i < e->procs.n; i++)
+                proc_free(e, e->procs.v[i]);
+        proc_table_fini(&e->procs);
+        sharing_fini(&e->sharing);
+        frames_fini(&e->frames);
+        free(e);
+}
+
+uint32_t cow_engine_page_size(const cow_engine *e)
+{
+        return e->frames.page_size;
+}
+
+/* ---- processes -------------------------------------------------------- */
+
+/* A process shell with its TLB and an empty mapping set; no page table yet. */
+static int proc_alloc(struct cow_engine *e, struct cow_proc **ret)
+{
+        if (e->procs.n >= e->cfg.max_procs || e->last_pid == UINT32_MAX)
+                return -EAGAIN;
+        struct cow_proc *p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->vmas.page_shift = e->frames.page_shift;
+        int r = tlb_init(&p->tlb, e->cfg.tlb_entries, e->cfg.tlb_ways);
+        if (r < 0) {
+                free(p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
+
+/* Gives p the next pid and makes it live. */
+static int proc_publish(struct cow_engine *e, struct cow_proc *p, cow_pid *ret_pid)
+{
+        p->pid = e->last_pid + 1;
+        int r = proc_table_append(&e->procs, p);
+        if (r < 0)
+                return r;
+        e->last_pid = p->pid;
+        e->counters.procs_created++;
+        e->generation++;
+        *ret_pid = p->pid;
+        return 0;
+}
+
+int cow_engine_spawn(cow_engine *e, const char *name, uint32_t owner, cow_pid *ret_pid)
+{
+        struct cow_proc *p = NULL;
+        int r = proc_alloc(e, &p);
+        if (r < 0)
+                return r;
+        p->owner = owner;
+        if (name)
+                strncpy(p->name, name, COW_NAME_MAX);
+        p->root = pt_root_new(&e->pt);
+        if (!p->root) {
+                r = -ENOBUFS;
+                goto fail;
+        }
+        r = proc_publish(e, p, ret_pid);
+        if (r < 0)
+                goto fail;
+        return 0;
+fail:
+        proc_free(e, p);
+        return r;
+}
+
+int cow_engine_fork(cow_engine *e, cow_pid pid, cow_pid *ret_child)
+{
+        struct cow_proc *parent = proc_table_find(&e->procs, pid), *child = NULL;
+        if (!parent)
+                return -ESRCH;
+        int r = proc_alloc(e, &child);
+        if (r < 0)
+                return r;
+        child->ppid = parent->pid;
+        child->owner = parent->owner;
+        memcpy(child->name, parent->name, sizeof(child->name));
+        r = vma_set_copy(&child->vmas, &parent->vmas);
+        if (r < 0)
+                goto fail;
+        child->root = pt_fork(&e->pt, parent->root);
+        if (!child->root) {
+                r = -ENOBUFS;
+                goto fail;
+        }
+        r = proc_publish(e, child, ret_child);
+        if (r < 0)
+                goto fail;
+        /* The parent's nodes are shared now: no cached translation may write. */
+        tlb_write_protect_all(&parent->tlb);
+        return 0;
+fail:
+        proc_free(e, child);
+        return r;
+}
+
+int cow_engine_exit(cow_engine *e, cow_pid pid)
+{
+        struct cow_proc *p = proc_table_find(&e->procs, pid);
+        if (!p)
+                return -ESRCH;
+        proc_table_remove(&e->procs, pid);
+        proc_free(e, p);
+        e->generation++;
+        return 0;
+}
+
+int cow_engine_proc_info(const cow_engine *e, cow_pid pid, struct cow_proc_info *ret)
+{
+        const struct cow_proc *p = proc_table_find(&e->procs, pid);
+        if (!p)
+                return -ESRCH;
+        *ret = (struct cow_proc_info){
+                .pid = p->pid, .ppid = p->ppid, .owner = p->owner, .rss_pages = p->root->pages
+        };
+        memcpy(ret->name, p->name, sizeof(ret->name));
+        return 0;
+}
+
+cow_pid cow_engine_proc_next(const cow_engine *e, cow_pid after)
+{
+        uint32_t i = proc_table_upper(&e->procs, after);
+        return i < e->procs.n ? e->procs.v[i]->pid : 0;
+}
+
+/* ---- mappings --------------------------------------------------------- */
+
+/*
+ * Checks a page-aligned range and rounds its length up to whole pages.
+ * Returns 0, -EINVAL (unaligned, empty, outside user space) or -EOVERFLOW.
+ */
+static int range_check(const struct cow_engine *e, uint64_t addr, uint64_t length,
+                       uint64_t *ret_end)
+{
+        uint64_t mask = e->frames.page_size - 1;
+        if (length == 0 || (addr & mask) != 0)
+                return -EINVAL;
+        if (length > UINT64_MAX - mask || addr > UINT64_MAX - ((length + mask) & ~mask))
+                return -EOVERFLOW;
+        uint64_t end = addr + ((length + mask) & ~mask);
+        if (end > e->va_limit)
+                return -EOVERFLOW;
+        *ret_end = end;
+        return 0;
+}
+
+/* Drops [start, end) from the page table, the mapping set and the TLB. */
+static int unmap_range(struct cow_engine *e, struct cow_proc *p, uint64_t start, uint64_t end)
+{
+        int r = vma_remove(&p->vmas, start, end, &e->frames);
+        if (r < 0)
+                return r;
+        pt_clear_range(&e->pt, p->root, engine_vpn(e, start), engine_vpn(e, end));
+        tlb_invalidate_range(&p->tlb, engine_vpn(e, start), engine_vpn(e, end));
+        e->generation++;
+        return 0;
+}
+
+/* Checks the map-count and page-table budgets for changing [start, end). */
+static int edit_budget(const struct cow_engine *e, const struct cow_proc *p, uint64_t start,
+                       uint64_t end, unsigned new_maps)
+{
+        unsigned splits = vma_splits_needed(&p->vmas, start, end);
+        if ((uint64_t)p->vmas.n + splits + new_maps > e->cfg.max_maps_per_proc)
+                return -EMLINK;
+        return pt_reserve(&e->pt, pt_nodes_for_clear(&e->pt));
+}
+
+int cow_engine_mmap(cow_engine *e, cow_pid pid, const struct cow_mmap_args *args,
+                    uint64_t *ret_addr)
+{
+        struct cow_proc *p = proc_table_find(&e->procs, pid);
+        if (!p)
+                return -ESRCH;
+        if (args->prot & ~(unsigned)COW_PROT_MASK)
+                return -EINVAL;
+        if (args->kind != COW_MAP_ANONYMOUS)
+                return -EOPNOTSUPP;
+
+        uint64_t mask = e->frames.page_size - 1, start = args->addr, end;
+        if (args->length == 0 || args->length > e->va_limit)
+                return args->length == 0 ? -EINVAL : -EOVERFLOW;
+        uint64_t len = (args->length + mask) & ~mask;
+        int r;
+
+        if (start == 0) {
+                if (args->fixed)
+                        return -EINVAL;
+                r = vma_find_gap(&p->vmas, len, e->mmap_base, e->va_limit, &start);
+                if (r < 0)
+                        return r;
+                end = start + len;
+        } else {
+                r = range_check(e, start, len, &end);
+                if (r < 0)
+                        return r;
+                if (start < e->frames.page_size)
+                        return -EINVAL;
+                if (!vma_range_free(&p->vmas, start, end) && !args->fixed)
+                        return -EEXIST;
+        }
+        r = edit_budget(e, p, start, end, 1);
+        if (r < 0)
+                return r;
+
+        struct vma v = {
+                .start = start, .end = end, .prot = (uint8_t)args->prot,
+                .shared = args->shared, .kind = (uint8_t)args->kind,
+        };
+        if (args->shared && !(v.obj = memobj_new()))
+                return -ENOMEM;
+        if (!vma_range_free(&p->vmas, start, end))
+                r = unmap_range(e, p, start, end); /* MAP_FIXED replaces */
+        if (r == 0)
+                r = vma_insert(&p->vmas, &v);
+        if (r < 0) {
+                memobj_unref(v.obj, &e->frames);
+                return r;
+        }
+        *ret_addr = start;
+        return 0;
+}
+
+int cow_engine_munmap(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length)
+{
+        struct cow_proc *p = proc_table_find(&e->procs, pid);
+        if (!p)
+                return -ESRCH;
+        uint64_t end;
+        int r = range_check(e, addr, length, &end);
+        if (r == 0)
+                r = edit_budget(e, p, addr, end, 0);
+        if (r == 0)
+                r = unmap_range(e, p, addr, end);
+        return r;
+}
+
+int cow_engine_mprotect(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length,
+                        unsigned prot)
+{
+        struct cow_proc *p = proc_table_find(&e->procs, pid);
+        if (!p)
+                return -ESRCH;
+        if (prot & ~(unsigned)COW_PROT_MASK)
+                return -EINVAL;
+        uint64_t end;
+        int r = range_check(e, addr, length, &end);
+        if (r < 0)
+                return r;
+        if (!vma_range_covered(&p->vmas, addr, end))
+                return -ENXIO;
+        r = edit_budget(e, p, addr, end, 0);
+        if (r == 0)
+                r = vma_protect(&p->vmas, addr, end, (uint8_t)prot);
+        if (r < 0)
+                return r;
+        /* Protection lives in the mappings; cached translations must re-check it. */
+        tlb_invalidate_range(&p->tlb, engine_vpn(e, addr), engine_vpn(e, end));
+        return 0;
+}
+
+int cow_engine_madvise(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length,
+                       enum cow_advice advice)
+{
+        struct cow_proc *p = proc_table_find(&e->procs, pid);
+        if (!p)
+                return -ESRCH;
+        if (advice != COW_MADV_NORMAL && advice != COW_MADV_DONTNEED)
+                return -EINVAL;
+        uint64_t end;
+        int r = range_check(e, addr, length, &end);
+        if (r < 0)
+                return r;
+        if (!vma_range_covered(&p->vmas, addr, end))
+                return -ENXIO;
+        if (advice == COW_MADV_NORMAL)
+                return 0;
+        r = pt_reserve(&e->pt, pt_nodes_for_clear(&e->pt));
+        if (r < 0)
+                return r;
+        /* Private pages are gone (zero again); shared ones stay in their object. */
+        pt_clear_range(&e->pt, p->root, engine_vpn(e, addr), engine_vpn(e, end));
+        tlb_invalidate_range(&p->tlb, engine_vpn(e, addr), engine_vpn(e, end));
+        e->generation++;
+        return 0;
+}
+
+/* ---- memory access ---------------------------------------------------- */
+
+int cow_engine_read(cow_engine *e, cow_pid pid, uint64_t addr, void *buf, size_t len,
+                    struct cow_fault *ret_fault)
+{
+        struct cow_proc *p = proc_table_find(&e->procs, pid);
+        if (!p)
+                return -ESRCH;
+        return fault_access(e, p, addr, buf, len, false, ret_fault);
+}
+
+int cow_engine_write(cow_engine *e, cow_pid pid, uint64_t addr, const void *buf, size_t len,
+                     struct cow_fault *ret_fault)
+{
+        struct cow_proc *p = proc_table_find(&e->procs, pid);
+        if (!p)
+                return -ESRCH;
+        /* fault_access() only reads from buf when writing. */
+        return fault_access(e, p, addr, (uint8_t *)(uintptr_t)buf, len, true, ret_fault);
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+#include "frames.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+static void *reserve(size_t len)
+{
+        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+}
+
+int frames_init(struct frames *f, uint32_t nframes, uint32_t page_size)
+{
+        memset(f, 0, sizeof(*f));
+        if (nframes == 0 || nframes >= UINT32_MAX || page_size == 0 ||
+            (page_size & (page_size - 1)) != 0)
+                return -EINVAL;
+
+        f->page_size = page_size;
+        f->page_shift = (unsigned)__builtin_ctz(page_size);
+        f->nframes = nframes;
+        f->mem_len = ((size_t)nframes + 1) << f->page_shift;
+        f->meta_len = ((size_t)nframes + 1) * sizeof(struct frame);
+
+        f->mem = reserve(f->mem_len);
+        f->meta = reserve(f->meta_len);
+        if (!f->mem || !f->meta) {
+                frames_fini(f);
+                return -ENOMEM;
+        }
+        /* The zero page is read-only on the host too: a stray write crashes loudly. */
+        (void)mprotect(f->mem, page_size, PROT_READ);
+        return 0;
+}
+
+void frames_fini(struct frames *f)
+{
+        if (f->mem)
+                munmap(f->mem, f->mem_len);
+        if (f->meta)
+                munmap(f->meta, f->meta_len);
+        f->mem = NULL;
+        f->meta = NULL;
+}
+
+int frames_alloc(struct frames *f, uint16_t flags, bool zero, uint32_t *ret_pfn)
+{
+        uint32_t pfn;
+
+        if (f->free_head != 0) {
+                pfn = f->free_head;
+                f->free_head = f->meta[pfn].next;
+        } else if (f->hwm < f->nframes) {
+                pfn = ++f->hwm;
+        } else {
+                return -ENOMEM;
+        }
+
+        f->meta[pfn] = (struct frame){ .refs = 1, .flags = flags };
+        f->used++;
+        if (zero)
+                memset(frames_data(f, pfn), 0, f->page_size);
+        *ret_pfn = pfn;
+        return 0;
+}
+
+void frames_put(struct frames *f, uint32_t pfn)
+{
+        if (pfn == FRAME_ZERO)
+                return;
+        struct frame *fr = &f->meta[pfn];
+        if (--fr->refs != 0)
+                return;
+        fr->flags = 0;
+        fr->next = f->free_head;
+        f->free_head = pfn;
+        f->used--;
+}

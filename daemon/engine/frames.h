@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Simulated physical memory: a pool of page frames with reference counts.
+ *
+ * Frame 0 is the zero page: always zero, never writable, never freed and never
+ * counted as used. Frames 1..nframes are handed out by frames_alloc(). Both the
+ * frame contents and the metadata are reserved lazily from the host (anonymous
+ * MAP_NORESERVE mappings), so frames never touched cost the host nothing and a
+ * large simulated memory starts instantly.
+ */
+#ifndef COWD_ENGINE_FRAMES_H
+#define COWD_ENGINE_FRAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FRAME_ZERO 0u
+
+enum frame_flags {
+        FRAME_ANON = 1u << 0,   /* private anonymous data: may be reused by a COW fault */
+        FRAME_OBJECT = 1u << 1, /* belongs to a memory object (shared mapping, page cache) */
+};
+
+/* Per-frame metadata, 16 bytes (Linux's struct page is 64). */
+struct frame {
+        uint32_t refs;  /* page-table-node references plus memory-object references */
+        uint16_t flags; /* enum frame_flags */
+        uint16_t aux;   /* reserved: replacement-policy state */
+        uint32_t next;  /* free-list link while free */
+        uint32_t owner; /* reserved: reverse-map head or swap slot */
+};
+
+struct frames {
+        uint8_t *mem;        /* (nframes + 1) pages; frame 0 first */
+        struct frame *meta;  /* nframes + 1 entries */
+        size_t mem_len;
+        size_t meta_len;
+        uint32_t page_size;
+        unsigned page_shift;
+        uint32_t nframes;    /* usable frames, the zero page not included */
+        uint32_t hwm;        /* frames 1..hwm have been handed out at least once */
+        uint32_t free_head;  /* a freed frame, or 0 */
+        uint32_t used;
+};
+
+/* Reserves nframes usable frames of page_size bytes plus the zero page. */
+int frames_init(struct frames *f, uint32_t nframes, uint32_t page_size);
+void frames_fini(struct frames *f);
+
+/* Allocates a frame with one reference; contents undefined unless zero is set. */
+int frames_alloc(struct frames *f, uint16_t flags, bool zero, uint32_t *ret_pfn);
+
+/* Drops one reference; the frame returns to the free pool with its last one. */
+void frames_put(struct frames *f, uint32_t pfn);
+
+static inline void frames_get(struct frames *f, uint32_t pfn)
+{
+        if (pfn != FRAME_ZERO)
+                f->meta[pfn].refs++;
+}
+
+static inline void *frames_data(const struct frames *f, uint32_t pfn)
+{
+        return f->mem + ((size_t)pfn << f->page_shift);
+}
+
+static inline uint32_t frames_free_count(const struct frames *f)
+{
+        return f->nframes - f->used;
+}
+
+#endif /* COWD_ENGINE_FRAMES_H */

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cow_engine_verify(): recomputes what the engine keeps incrementally and
+ * compares. Slow on purpose: it walks every node, frame and TLB entry.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine-impl.h"
+#include "memobj.h"
+
+struct verify {
+        struct cow_engine *e;
+        uint32_t *refs;    /* per frame: references found */
+        uint64_t nodes;    /* distinct nodes found */
+        char *msg;
+        size_t msglen;
+        int failed;
+        const struct cow_proc *proc; /* process being walked */
+};
+
+__attribute__((format(printf, 2, 3))) static void fail(struct verify *v, const char *fmt, ...)
+{
+        if (v->failed)
+                return; /* keep the first complaint: later ones follow from it */
+        v->failed = 1;
+        if (v->msg && v->msglen) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(v->msg, v->msglen, fmt, ap);
+                va_end(ap);
+        }
+}
+
+/* Each distinct node: its references and counters against its contents. */
+static void check_node(void *arg, const struct pt_node *n)
+{
+        struct verify *v = arg;
+        uint64_t used = 0, pages = 0, zeros = 0, nodes = 1;
+
+        v->nodes++;
+        if (n->refs != n->scan_refs)
+                fail(v, "page-table node %p (level %u) has refs %" PRIu32 " but %" PRIu32
+                        " parents reference it", (const void *)n, n->level, n->refs, n->scan_refs);
+        for (unsigned i = 0; i < PT_FANOUT; i++) {
+                if (n->level == 0) {
+                        uint64_t pte = n->pte[i];
+                        if (pte == 0)
+                                continue;
+                        used++;
+                        if (!(pte & PTE_PRESENT)) {
+                                fail(v, "leaf entry %#" PRIx64 " is neither empty nor present", pte);
+                                continue;
+                        }
+                        uint32_t pfn = pte_pfn(pte);
+                        if (pfn == FRAME_ZERO) {
+                                zeros++;
+                                if (pte & PTE_WRITE)
+                                        fail(v, "an entry maps the zero page writable");
+                                continue;
+                        }
+                        pages++;
+                        if (pfn > v->e->frames.hwm)
+                                fail(v, "an entry maps frame %" PRIu32 ", never allocated", pfn);
+                        else
+                                v->refs[pfn]++;
+                } else if (n->child[i]) {
+                        const struct pt_node *c = n->child[i];
+                        used++;
+                        pages += c->pages;
+                        zeros += c->zeros;
+                        nodes += c->nodes;
+                        if (c->level + 1 != n->level)
+                                fail(v, "a level-%u node has a level-%u child", n->level, c->level);
+                }
+        }
+        if (used != n->used || pages != n->pages || zeros != n->zeros || nodes != n->nodes)
+                fail(v, "level-%u node counters used/pages/zeros/nodes %u/%" PRIu64 "/%" PRIu64
+                        "/%" PRIu64 " but found %" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64,
+                     n->level, n->used, n->pages, n->zeros, n->nodes, used, pages, zeros, nodes);
+}
+
+static void check_vmas(struct verify *v, const struct cow_proc *p)
+{
+        uint64_t mask = v->e->frames.page_size - 1, bytes = 0, prev_end = 0;
+        for (uint32_t i = 0; i < p->vmas.n; i++) {
+                const struct vma *m = &p->vmas.v[i];
+                if (m->start >= m->end || (m->start & mask) || (m->end & mask) ||
+                    m->start < prev_end || m->end > v->e->va_limit)
+                        fail(v, "pid %" PRIu32 ": mapping %#" PRIx64 "-%#" PRIx64
+                                " is malformed or out of order", p->pid, m->start, m->end);
+                if (m->shared != (m->obj != NULL))
+                        fail(v, "pid %" PRIu32 ": mapping at %#" PRIx64 " shared=%d obj=%p",
+                             p->pid, m->start, m->shared, (void *)m->obj);
+                prev_end = m->end;
+                bytes += m->end - m->start;
+        }
+        if (bytes != p->vmas.bytes)
+                fail(v, "pid %" PRIu32 ": mappings sum to %" PRIu64 " bytes, recorded %" PRIu64,
+                     p->pid, bytes, p->vmas.bytes);
+}
+
+/* Every entry of the process lies in one of its mappings and agrees with it. */
+static void check_entry(void *arg, uint64_t vpn, uint64_t pte)
+{
+        struct verify *v = arg;
+        const struct cow_proc *p = v->proc;
+        uint64_t addr = vpn << v->e->frames.page_shift;
+        const struct vma *m = vma_find(&p->vmas, addr);
+        if (!m) {
+                fail(v, "pid %" PRIu32 ": page %#" PRIx64 " is mapped in the page table but in"
+                        " no mapping", p->pid, addr);
+                return;
+        }
+        uint32_t pfn = pte_pfn(pte);
+        if (m->shared) {
+                uint64_t pgoff = m->pgoff + (vpn - (m->start >> v->e->frames.page_shift));
+                if (memobj_lookup(m->obj, pgoff) != pfn)
+                        fail(v, "pid %" PRIu32 ": shared page %#" PRIx64 " maps frame %" PRIu32
+                                " but its object holds frame %" PRIu32,
+                             p->pid, addr, pfn, memobj_lookup(m->obj, pgoff));
+        } else if (pfn != FRAME_ZERO && !(v->e->frames.meta[pfn].flags & FRAME_ANON)) {
+                fail(v, "pid %" PRIu32 ": private page %#" PRIx64 " maps non-anonymous frame %"
+                        PRIu32, p->pid, addr, pfn);
+        }
+}
+
+static void check_tlb(struct verify *v, const struct cow_proc *p)
+{
+        const struct cow_engine *e = v->e;
+        for (uint32_t i = 0; i < p->tlb.entries; i++) {
+                const struct tlb_entry *t = &p->tlb.e[i];
+                if (t->stamp == 0)
+                        continue;
+                uint64_t addr = t->vpn << e->frames.page_shift;
+                const struct vma *m = vma_find(&p->vmas, addr);
+                unsigned state;
+                uint64_t pte = pt_lookup(&e->pt, p->root, t->vpn, &state);
+                if (!m || !(m->prot & COW_PROT_MASK))
+                        fail(v, "pid %" PRIu32 ": TLB holds %#" PRIx64 ", which is not accessible",
+                             p->pid, addr);
+                else if (!(pte & PTE_PRESENT) || pte_pfn(pte) != t->pfn)
+                        fail(v, "pid %" PRIu32 ": TLB maps %#" PRIx64 " to frame %" PRIu32
+                                " but the page table says %s %" PRIu32, p->pid, addr, t->pfn,
+                             (pte & PTE_PRESENT) ? "frame" : "not present", pte_pfn(pte));
+                else if (t->writable && !engine_write_ok(m, pte, state))
+                        fail(v, "pid %" PRIu32 ": TLB lets %#" PRIx64 " be written but the page"
+                                " table does not", p->pid, addr);
+        }
+}
+
+/* Memory objects: references from mappings, and frame references they hold. */
+static void check_objects(struct verify *v)
+{
+        struct cow_engine *e = v->e;
+        uint32_t epoch = e->pt.epoch;
+        for (uint32_t i = 0; i < e->procs.n; i++) {
+                const struct vma_set *s = &e->procs.v[i]->vmas;
+                for (uint32_t k = 0; k < s->n; k++) {
+                        struct memobj *o = s->v[k].obj;
+                        if (!o)
+                                continue;
+                        if (o->scan_epoch != epoch) {
+                                o->scan_epoch = epoch;
+                                o->scan_refs = 0;
+                                for (uint32_t j = 0; j < o->cap; j++)
+                                        if (o->keys[j] && o->frames[j] <= e->frames.hwm)
+                                                v->refs[o->frames[j]]++;
+                        }
+                        o->scan_refs++;
+                }
+        }
+        for (uint32_t i = 0; i < e->procs.n; i++) {
+                const struct vma_set *s = &e->procs.v[i]->vmas;
+                for (uint32_t k = 0; k < s->n; k++) {
+                        const struct memobj *o = s->v[k].obj;
+                        if (o && o->refs != o->scan_refs)
+                                fail(v, "a memory object has %" PRIu32 " references but %" PRIu32
+                                        " mappings", o->refs, o->scan_refs);
+                }
+        }
+}
+
+static void check_frames(struct verify *v)
+{
+        const struct frames *f = &v->e->frames;
+        uint64_t used = 0, free_listed = 0;
+
+        for (uint32_t pfn = 1; pfn <= f->hwm; pfn++) {
+                if (f->meta[pfn].refs != v->refs[pfn])
+                        fail(v, "frame %" PRIu32 " has refcount %" PRIu32 " but %" PRIu32
+                                " references were found", pfn, f->meta[pfn].refs, v->refs[pfn]);
+                if (f->meta[pfn].refs)
+                        used++;
+        }
+        if (used != f->used)
+                fail(v, "frames used is %" PRIu32 " but %" PRIu64 " frames are referenced",
+                     f->used, used);
+        for (uint32_t pfn = f->free_head; pfn != 0 && free_listed <= f->hwm;
+             pfn = f->meta[pfn].next) {
+                free_listed++;
+                if (f->meta[pfn].refs != 0)
+                        fail(v, "frame %" PRIu32 " is on the free list with references", pfn);
+        }
+        if (free_listed != f->hwm - used)
+                fail(v, "free list holds %" PRIu64 " frames, expected %" PRIu64, free_listed,
+                     f->hwm - used);
+
+        const uint8_t *zero = frames_data(f, FRAME_ZERO);
+        for (uint32_t i = 0; i < f->page_size; i++)
+                if (zero[i] != 0) {
+                        fail(v, "the zero page is not zero at byte %" PRIu32, i);
+                        break;
+                }
+}
+
+int cow_engine_verify(cow_engine *e, char *msg, size_t msglen)
+{
+        struct verify v = { .e = e, .msg = msg, .msglen = msglen };
+        struct pt_node **roots = malloc((e->procs.n + 1) * sizeof(*roots));
+        v.refs = calloc((size_t)e->frames.hwm + 1, sizeof(*v.refs));
+        if (!roots || !v.refs) {
+                free(roots);
+                free(v.refs);
+                return -ENOMEM;
+        }
+        if (msg && msglen)
+                msg[0] = '\0';
+
+        for (uint32_t i = 0; i < e->procs.n; i++) {
+                const struct cow_proc *p = e->procs.v[i];
+                roots[i] = p->root;
+                if (i > 0 && e->procs.v[i - 1]->pid >= p->pid)
+                        fail(&v, "the process table is not sorted by pid");
+                if (p->root->refs != 1 || p->root->wp)
+                        fail(&v, "pid %" PRIu32 ": its root is shared or write-protected", p->pid);
+                check_vmas(&v, p);
+        }
+        int r = pt_scan(&e->pt, roots, e->procs.n, check_node, NULL, &v);
+        if (r == 0) {
+                if (v.nodes != e->pt.nodes_live)
+                        fail(&v, "%" PRIu64 " page-table nodes are live but %" PRIu64
+                                 " are reachable", e->pt.nodes_live, v.nodes);
+                check_objects(&v);
+                check_frames(&v);
+                for (uint32_t i = 0; i < e->procs.n; i++) {
+                        v.proc = e->procs.v[i];
+                        pt_walk(&e->pt, v.proc->root, 0, e->pt.vpn_limit, check_entry, &v);
+                        check_tlb(&v, v.proc);
+                }
+        }
+        free(roots);
+        free(v.refs);
+        if (r < 0)
+                return r;
+        return v.failed ? -EUCLEAN : 0;
+}

@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cowd memory engine: simulated physical memory, processes, page tables,
+ * copy-on-write fork, the zero page and per-process TLBs.
+ *
+ * The engine is a pure library. It does no I/O of its own, never prints and
+ * knows nothing of sockets or protobuf. It is single-threaded: callers
+ * serialise every call on one engine (the daemon runs it on its event loop).
+ *
+ * Error convention: functions return 0 (or a count) on success and a negative
+ * errno on failure; output parameters are last, named ret_*, and are left
+ * untouched on failure unless documented otherwise. cow_engine_strerror()
+ * turns an error into a sentence for people.
+ */
+#ifndef COWD_ENGINE_H
+#define COWD_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cow_engine cow_engine;
+typedef uint32_t cow_pid;
+
+/* Protection bits, the same values as on the wire and as PROT_* on Linux. */
+enum {
+        COW_PROT_NONE = 0,
+        COW_PROT_READ = 1u << 0,
+        COW_PROT_WRITE = 1u << 1,
+        COW_PROT_MASK = COW_PROT_READ | COW_PROT_WRITE,
+};
+
+enum cow_map_kind {
+        COW_MAP_ANONYMOUS = 0,
+        COW_MAP_FILE = 1,   /* reserved: file-backed mappings */
+        COW_MAP_DEVICE = 2, /* reserved: device mappings */
+};
+
+enum cow_advice {
+        COW_MADV_NORMAL = 0,
+        COW_MADV_DONTNEED = 1, /* drop the pages; private anonymous pages read as zero again */
+};
+
+/* A memory fault, named as the signal Linux would deliver. */
+enum cow_fault_kind {
+        COW_FAULT_NONE = 0,
+        COW_SEGV_MAPERR = 1, /* no mapping at the address */
+        COW_SEGV_ACCERR = 2, /* mapping exists, access not permitted */
+        COW_BUS_ADRERR = 3,  /* reserved: beyond the end of a mapped file */
+};
+
+struct cow_fault {
+        enum cow_fault_kind kind;
+        uint64_t addr; /* first faulting byte */
+};
+
+/*
+ * Engine-specific meanings of the negative errno values returned here:
+ *   -EINVAL  invalid argument (alignment, length, protection, sizes)
+ *   -ESRCH   no such process
+ *   -EEXIST  range overlaps an existing mapping (and replacement not asked)
+ *   -EFAULT  memory fault; struct cow_fault says which and where
+ *   -ENOMEM  no free physical frame
+ *   -ENOSPC  no free virtual address range of that size
+ *   -EAGAIN  process limit reached
+ *   -EMLINK  mapping-count limit of the process reached
+ *   -ENOBUFS page-table memory budget exhausted
+ *   -EOVERFLOW  address plus length overflows the address space
+ *   -ENXIO   mprotect/madvise range is not wholly mapped
+ *   -EOPNOTSUPP  mapping kind not supported by this engine
+ */
+const char *cow_engine_strerror(int err);
+
+struct cow_engine_config {
+        uint64_t mem_bytes;         /* simulated physical memory; default 256 MiB */
+        uint32_t page_size;         /* power of two, 4 KiB..64 KiB; default 4 KiB */
+        uint32_t tlb_entries;       /* per process; default 64 */
+        uint32_t tlb_ways;          /* associativity; 0 = fully associative (default) */
+        uint32_t max_procs;         /* live processes; default 4096 */
+        uint32_t max_maps_per_proc; /* mappings per process; default 65530 */
+        uint64_t max_pt_bytes;      /* page-table memory, all processes; default 1 GiB */
+};
+
+/* Fills *cfg with the defaults above. */
+void cow_engine_config_init(struct cow_engine_config *cfg);
+
+/* Validates cfg; on -EINVAL, *ret_why (if given) names the offending field. */
+int cow_engine_config_check(const struct cow_engine_config *cfg, const char **ret_why);
+
+/*
+ * Creates an engine. Physical memory is reserved lazily from the host, so a
+ * large simulated memory costs nothing until frames are touched.
+ */
+int cow_engine_new(const struct cow_engine_config *cfg, cow_engine **ret);
+
+/* Frees the engine and everything in it. Accepts NULL. */
+void cow_engine_free(cow_engine *e);
+
+uint32_t cow_engine_page_size(const cow_engine *e);
+
+/* ---- processes -------------------------------------------------------- */
+
+#define COW_NAME_MAX 31
+
+/*
+ * Creates an empty address space. owner is an opaque tag kept with the
+ * process and inherited by fork (the daemon stores the client's uid). name
+ * may be NULL; longer names are truncated to COW_NAME_MAX bytes.
+ */
+int cow_engine_spawn(cow_engine *e, const char *name, uint32_t owner, cow_pid *ret_pid);
+
+/*
+ * Forks pid. Private writable pages become copy-on-write in both; shared
+ * mappings stay shared; read-only pages are shared. Costs the same whatever
+ * the process's size: page-table nodes are shared and copied on demand.
+ */
+int cow_engine_fork(cow_engine *e, cow_pid pid, cow_pid *ret_child);
+
+/* Releases the process and everything it maps. */
+int cow_engine_exit(cow_engine *e, cow_pid pid);
+
+struct cow_proc_info {
+        cow_pid pid;
+        cow_pid ppid; /* 0 for a spawned process */
+        uint32_t owner;
+        char name[COW_NAME_MAX + 1];
+        uint64_t rss_pages;
+};
+
+int cow_engine_proc_info(const cow_engine *e, cow_pid pid, struct cow_proc_info *ret);
+
+/* The smallest live pid greater than after, or 0 when there is none. */
+cow_pid cow_engine_proc_next(const cow_engine *e, cow_pid after);
+
+/* ---- mappings --------------------------------------------------------- */
+
+struct cow_mmap_args {
+        uint64_t addr;   /* 0: the engine chooses */
+        uint64_t length; /* bytes, > 0; rounded up to whole pages */
+        unsigned prot;   /* COW_PROT_* */
+        bool shared;     /* MAP_SHARED rather than MAP_PRIVATE */
+        bool fixed;      /* replace whatever overlaps, as MAP_FIXED */
+        enum cow_map_kind kind;
+};
+
+/*
+ * Maps a range. A non-zero addr must be page aligned and is taken exactly; an
+ * overlap is refused with -EEXIST unless args->fixed asks for replacement.
+ */
+int cow_engine_mmap(cow_engine *e, cow_pid pid, const struct cow_mmap_args *args,
+                    uint64_t *ret_addr);
+
+/* Unmaps any page-aligned sub-range; splits mappings as needed. */
+int cow_engine_munmap(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length);
+
+/* Changes protection of a page-aligned range, which must be wholly mapped. */
+int cow_engine_mprotect(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length,
+                        unsigned prot);
+
+int cow_engine_madvise(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length,
+                       enum cow_advice advice);
+
+/* ---- memory access ---------------------------------------------------- */
+
+/*
+ * Reads or writes len bytes at addr through the process's TLB and page table.
+ * Every page is checked before anything changes: on a fault the call returns
+ * -EFAULT, fills *ret_fault (if given) with the first faulting address and
+ * changes nothing; with no free frame it returns -ENOMEM and changes nothing.
+ */
+int cow_engine_read(cow_engine *e, cow_pid pid, uint64_t addr, void *buf, size_t len,
+                    struct cow_fault *ret_fault);
+int cow_engine_write(cow_engine *e, cow_pid pid, uint64_t addr, const void *buf, size_t len,
+                     struct cow_fault *ret_fault);
+
+/* ---- statistics and introspection -------------------------------------- */
+
+struct cow_proc_stats {
+        cow_pid pid;
+        cow_pid ppid;
+        uint64_t vsize_bytes;     /* sum of mapping lengths */
+        uint64_t rss_pages;       /* pages mapped to a real frame (zero page excluded) */
+        uint64_t pss_bytes;       /* each resident page's size divided by its sharers */
+        uint64_t uss_pages;       /* resident pages no other process maps */
+        uint64_t shared_pages;    /* resident pages some other process maps too */
+        uint64_t zero_pages;      /* pages mapped to the zero page */
+        uint64_t maps;            /* number of mappings */
+        uint64_t faults_zero_map; /* read faults served by mapping the zero page */
+        uint64_t faults_zero_fill;/* a frame allocated and cleared */
+        uint64_t faults_cow_copy; /* a shared page copied on write */
+        uint64_t faults_cow_reuse;/* a copy-on-write page reused: this process was the only user */
+        uint64_t faults_segv;     /* accesses refused with a segmentation fault */
+        uint64_t tlb_hits;
+        uint64_t tlb_misses;
+        uint64_t pt_bytes;        /* bytes of page-table nodes this process reaches */
+};
+
+int cow_engine_proc_stats(cow_engine *e, cow_pid pid, struct cow_proc_stats *ret);
+
+struct cow_sys_stats {
+        uint32_t page_size;
+        uint64_t frames_total;     /* usable frames; the zero page is extra */
+        uint64_t frames_used;
+        uint64_t frames_free;
+        uint64_t zero_page_maps;   /* page-table entries, over all processes, on the zero page */
+        uint64_t cow_copies;
+        uint64_t cow_reuses;
+        uint64_t zero_fills;
+        uint64_t zero_maps;
+        uint64_t segv_faults;
+        int64_t bytes_saved;       /* (resident virtual pages - frames used) * page size */
+        uint64_t pt_bytes;         /* page-table memory actually allocated */
+        uint64_t pt_nodes;
+        uint64_t procs;            /* live processes */
+        uint64_t procs_created;    /* spawned or forked over the engine's life */
+        uint64_t tlb_hits;         /* over all processes, living and exited */
+        uint64_t tlb_misses;
+        uint32_t frame_meta_bytes; /* metadata bytes per frame */
+};
+
+void cow_engine_sys_stats(cow_engine *e, struct cow_sys_stats *ret);
+
+enum {
+        COW_PAGE_MAPPED = 1u << 0,   /* inside a mapping */
+        COW_PAGE_PRESENT = 1u << 1,  /* has a frame (possibly the zero page) */
+        COW_PAGE_WRITABLE = 1u << 2, /* a write would proceed without a fault */
+        COW_PAGE_COW = 1u << 3,      /* private, write-allowed, but write-protected: a write faults */
+        COW_PAGE_ZERO = 1u << 4,     /* mapped to the zero page */
+        COW_PAGE_IN_TLB = 1u << 5,   /* the process's TLB holds this page */
+        COW_PAGE_SHARED = 1u << 6,   /* inside a MAP_SHARED mapping */
+};
+
+struct cow_page_info {
+        uint64_t addr;
+        uint32_t frame;   /* frame number when present; 0 is the zero page */
+        uint32_t sharers; /* processes mapping this frame; 0 when not present */
+        uint32_t flags;   /* COW_PAGE_* */
+        uint32_t prot;    /* the mapping's protection */
+};
+
+/*
+ * Describes npages pages from page-aligned addr into out[0..npages-1].
+ * Pure introspection: no TLB counters move and nothing is faulted in.
+ */
+int cow_engine_page_map(cow_engine *e, cow_pid pid, uint64_t addr, size_t npages,
+                        struct cow_page_info *out);
+
+/*
+ * Checks every internal invariant: frame reference counts against the page
+ * tables, frames used against frames referenced, page-table node counts and
+ * counters, mappings, and that no TLB entry disagrees with its page table.
+ * Returns 0, or -EUCLEAN with a description in msg. For tests and debugging;
+ * it walks everything.
+ */
+int cow_engine_verify(cow_engine *e, char *msg, size_t msglen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* COWD_ENGINE_H */
