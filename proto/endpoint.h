@@ -15,7 +15,8 @@
  */
 int cow_default_socket_path(char *buf, size_t len);
 
-/* The directory part of the /tmp fallback, for the daemon to create (mode 0700). */
+/* The directory of the default path without $COWD_SOCKET: $XDG_RUNTIME_DIR or
+ * /tmp/cowd-UID, which the daemon creates (mode 0700) when missing. */
 int cow_default_socket_dir(char *buf, size_t len);
 
 #endif /* COWD_PROTO_ENDPOINT_H */
