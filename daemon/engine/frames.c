@@ -31,6 +31,9 @@ int frames_init(struct frames *f, uint32_t nframes, uint32_t page_size)
                 frames_fini(f);
                 return -ENOMEM;
         }
+        /* Frames are handed out from the bottom up, so huge host pages fill densely:
+         * one host fault then backs hundreds of frames instead of one. */
+        (void)madvise(f->mem, f->mem_len, MADV_HUGEPAGE);
         /* The zero page is read-only on the host too: a stray write crashes loudly. */
         (void)mprotect(f->mem, page_size, PROT_READ);
         return 0;
@@ -49,19 +52,21 @@ void frames_fini(struct frames *f)
 int frames_alloc(struct frames *f, uint16_t flags, bool zero, uint32_t *ret_pfn)
 {
         uint32_t pfn;
+        bool fresh = false;
 
         if (f->free_head != 0) {
                 pfn = f->free_head;
                 f->free_head = f->meta[pfn].next;
         } else if (f->hwm < f->nframes) {
                 pfn = ++f->hwm;
+                fresh = true; /* never written: the host handed it out zeroed */
         } else {
                 return -ENOMEM;
         }
 
         f->meta[pfn] = (struct frame){ .refs = 1, .flags = flags };
         f->used++;
-        if (zero)
+        if (zero && !fresh)
                 memset(frames_data(f, pfn), 0, f->page_size);
         *ret_pfn = pfn;
         return 0;
