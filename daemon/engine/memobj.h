@@ -19,6 +19,7 @@ struct memobj {
         uint32_t cap;      /* hash slots, a power of two */
         uint32_t scan_epoch; /* scratch for cow_engine_verify() */
         uint32_t scan_refs;
+        uint32_t save_id;    /* scratch for checkpoints */
         uint64_t *keys;    /* page offset + 1; 0 marks an empty slot */
         uint32_t *frames;
 };

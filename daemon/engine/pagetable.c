@@ -149,6 +149,43 @@ static struct pt_node *child_make_private(struct pt_ctx *c, struct pt_node *pare
         return child;
 }
 
+struct pt_node *pt_node_new(struct pt_ctx *c, unsigned level)
+{
+        return node_alloc(c, level);
+}
+
+void pt_node_discard(struct pt_ctx *c, struct pt_node *n)
+{
+        node_free(c, n);
+}
+
+void pt_node_recount(struct pt_node *n)
+{
+        n->used = 0;
+        n->pages = 0;
+        n->zeros = 0;
+        n->nodes = 1;
+        for (unsigned i = 0; i < PT_FANOUT; i++) {
+                if (n->level == 0) {
+                        uint64_t pte = n->pte[i];
+                        if (pte == 0)
+                                continue;
+                        n->used++;
+                        if (!(pte & PTE_PRESENT))
+                                continue;
+                        if (pte_pfn(pte) == FRAME_ZERO)
+                                n->zeros++;
+                        else
+                                n->pages++;
+                } else if (n->child[i]) {
+                        n->used++;
+                        n->pages += n->child[i]->pages;
+                        n->zeros += n->child[i]->zeros;
+                        n->nodes += n->child[i]->nodes;
+                }
+        }
+}
+
 struct pt_node *pt_root_new(struct pt_ctx *c)
 {
         if (pt_reserve(c, 1) < 0)

@@ -58,6 +58,7 @@ struct pt_node {
         uint32_t scan_epoch;
         uint32_t scan_refs;  /* parents found by the scan */
         uint64_t scan_mult;  /* processes reaching this node */
+        uint32_t save_id;    /* scratch for checkpoints: the node's number in the file */
         union {
                 uint64_t pte[PT_FANOUT];
                 struct pt_node *child[PT_FANOUT];
@@ -136,6 +137,15 @@ typedef void (*pt_leaf_fn)(void *arg, const struct pt_node *leaf);
 typedef void (*pt_node_fn)(void *arg, const struct pt_node *node);
 int pt_scan(struct pt_ctx *c, struct pt_node *const *roots, size_t nroots, pt_node_fn node_fn,
             pt_leaf_fn leaf_fn, void *arg);
+
+/* For loading a checkpoint: an empty node, counted as live. Never fails. */
+struct pt_node *pt_node_new(struct pt_ctx *c, unsigned level);
+
+/* Recomputes n's used, pages, zeros and nodes from its entries and children. */
+void pt_node_recount(struct pt_node *n);
+
+/* Frees one node alone, for discarding a half-loaded checkpoint. */
+void pt_node_discard(struct pt_ctx *c, struct pt_node *n);
 
 static inline size_t pt_node_bytes(void)
 {

@@ -258,6 +258,35 @@ int cow_engine_page_map(cow_engine *e, cow_pid pid, uint64_t addr, size_t npages
  */
 int cow_engine_verify(cow_engine *e, char *msg, size_t msglen);
 
+/* ---- checkpoints ----------------------------------------------------- */
+
+/* Receives len bytes of a checkpoint: returns 0 or a negative errno. */
+typedef int (*cow_sink_fn)(void *ctx, const void *buf, size_t len);
+
+/* Supplies exactly len bytes: returns 0, -ENODATA at the end, or a negative errno. */
+typedef int (*cow_source_fn)(void *ctx, void *buf, size_t len);
+
+/*
+ * Writes the whole simulated state: frames and their contents, processes,
+ * page tables with their sharing intact, mappings and memory objects, TLB
+ * contents and every counter. The format is versioned and ends with a
+ * CRC-32 of everything before it. Returns 0 or the sink's error.
+ */
+int cow_engine_save(cow_engine *e, cow_sink_fn sink, void *ctx);
+
+/*
+ * Builds an engine from a checkpoint. cfg gives the limits; its memory size,
+ * page size and TLB shape must match the checkpoint's. The restored engine
+ * is indistinguishable from the one that saved it. Returns 0, or:
+ *   -EBADMSG          corrupt: bad magic, checksum, truncation, or contents
+ *                     that break an invariant
+ *   -EPROTONOSUPPORT  written by a format version this engine cannot read
+ *   -EINVAL           the checkpoint does not fit cfg
+ *   or the source's error. *ret_why (if given) says what, for people.
+ */
+int cow_engine_load(const struct cow_engine_config *cfg, cow_source_fn source, void *ctx,
+                    cow_engine **ret, const char **ret_why);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,681 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Checkpoints: the whole engine as one byte stream, and back.
+ *
+ * Format, version 1, all integers little-endian:
+ *   "COWDCKPT" u32 version
+ *   u32 page_size u64 mem_bytes u32 tlb_entries u32 tlb_ways
+ *   u32 last_pid, engine counters (8 x u64)
+ *   frames:  u32 hwm u32 used u32 free_head,
+ *            per frame 1..hwm: u32 refs u16 flags u16 aux u32 next u32 owner,
+ *            then the contents of every frame with refs > 0, in frame order
+ *   objects: u32 count, per object: u32 refs u32 pages, pages x (u64 pgoff u32 frame)
+ *   nodes:   u32 count, per node in breadth-first order from the roots (a parent
+ *            always before its children): u8 level u8 wp u32 refs u16 entries,
+ *            entries x (u16 index u64 value); the value is the entry for a leaf
+ *            and the child's number for an inner node
+ *   procs:   u32 count, per process: u32 pid ppid owner, name[32], u32 root,
+ *            fault counters (5 x u64), TLB u64 hits misses clock and its
+ *            entries x (u64 vpn u64 stamp u32 frame u8 writable),
+ *            u32 mappings x (u64 start end, u8 prot shared kind, u32 object
+ *            (UINT32_MAX: none), u64 pgoff)
+ *   u32 CRC-32 (IEEE) of every byte before it
+ *
+ * Node counters (pages, zeros, nodes) are recomputed rather than stored. A
+ * loaded state must pass cow_engine_verify() before it is accepted, so a
+ * checkpoint that checksums right but lies (say, about a reference count) is
+ * refused all the same.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine-impl.h"
+#include "memobj.h"
+
+#define CKPT_MAGIC "COWDCKPT"
+#define CKPT_VERSION 1u
+#define NO_OBJECT UINT32_MAX
+
+/* ---- CRC-32 (IEEE 802.3, reflected) ------------------------------------- */
+
+static uint32_t crc_table[256];
+
+static void crc_init(void)
+{
+        if (crc_table[1] != 0)
+                return;
+        for (uint32_t i = 0; i < 256; i++) {
+                uint32_t c = i;
+                for (int k = 0; k < 8; k++)
+                        c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+                crc_table[i] = c;
+        }
+}
+
+static uint32_t crc_update(uint32_t crc, const void *buf, size_t len)
+{
+        const uint8_t *p = buf;
+        crc = ~crc;
+        while (len--)
+                crc = crc_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+        return ~crc;
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+struct writer {
+        cow_sink_fn sink;
+        void *ctx;
+        uint32_t crc;
+        int err;
+        size_t n;
+        uint8_t buf[64 * 1024];
+};
+
+static void w_flush(struct writer *w)
+{
+        if (w->err == 0 && w->n > 0) {
+                w->crc = crc_update(w->crc, w->buf, w->n);
+                w->err = w->sink(w->ctx, w->buf, w->n);
+        }
+        w->n = 0;
+}
+
+static void w_bytes(struct writer *w, const void *p, size_t len)
+{
+        if (len > sizeof(w->buf) / 2) {
+                /* Large blocks (frame contents) go straight to the sink. */
+                w_flush(w);
+                if (w->err == 0) {
+                        w->crc = crc_update(w->crc, p, len);
+                        w->err = w->sink(w->ctx, p, len);
+                }
+                return;
+        }
+        if (w->n + len > sizeof(w->buf))
+                w_flush(w);
+        memcpy(w->buf + w->n, p, len);
+        w->n += len;
+}
+
+static void w_uint(struct writer *w, uint64_t v, unsigned bytes)
+{
+        uint8_t b[8];
+        for (unsigned i = 0; i < bytes; i++)
+                b[i] = (uint8_t)(v >> (8 * i));
+        w_bytes(w, b, bytes);
+}
+
+#define w_u8(w, v) w_uint((w), (v), 1)
+#define w_u16(w, v) w_uint((w), (v), 2)
+#define w_u32(w, v) w_uint((w), (v), 4)
+#define w_u64(w, v) w_uint((w), (v), 8)
+
+struct save_nodes {
+        struct writer *w;
+        uint32_t next_id;
+};
+
+static void number_node(void *arg, const struct pt_node *n)
+{
+        struct save_nodes *s = arg;
+        ((struct pt_node *)n)->save_id = s->next_id++;
+}
+
+static void write_node(void *arg, const struct pt_node *n)
+{
+        struct writer *w = ((struct save_nodes *)arg)->w;
+        w_u8(w, n->level);
+        w_u8(w, n->wp);
+        w_u32(w, n->refs);
+        w_u16(w, n->used);
+        for (unsigned i = 0; i < PT_FANOUT && n->used != 0; i++) {
+                if (n->level == 0 && n->pte[i] != 0) {
+                        w_u16(w, i);
+                        w_u64(w, n->pte[i]);
+                } else if (n->level != 0 && n->child[i]) {
+                        w_u16(w, i);
+                        w_u64(w, n->child[i]->save_id);
+                }
+        }
+}
+
+static void write_counters(struct writer *w, const struct engine_counters *c)
+{
+        w_u64(w, c->cow_copies);
+        w_u64(w, c->cow_reuses);
+        w_u64(w, c->zero_fills);
+        w_u64(w, c->zero_maps);
+        w_u64(w, c->segv);
+        w_u64(w, c->procs_created);
+        w_u64(w, c->tlb_hits_exited);
+        w_u64(w, c->tlb_misses_exited);
+}
+
+static void write_frames(struct writer *w, const struct frames *f)
+{
+        w_u32(w, f->hwm);
+        w_u32(w, f->used);
+        w_u32(w, f->free_head);
+        for (uint32_t pfn = 1; pfn <= f->hwm; pfn++) {
+                const struct frame *fr = &f->meta[pfn];
+                w_u32(w, fr->refs);
+                w_u16(w, fr->flags);
+                w_u16(w, fr->aux);
+                w_u32(w, fr->next);
+                w_u32(w, fr->owner);
+        }
+        for (uint32_t pfn = 1; pfn <= f->hwm; pfn++)
+                if (f->meta[pfn].refs != 0)
+                        w_bytes(w, frames_data(f, pfn), f->page_size);
+}
+
+/*
+ * Numbers the distinct memory objects in order of first appearance (every
+ * mapping's object gets save_id) and writes them. Returns 0 or -ENOMEM.
+ */
+static int write_objects(struct writer *w, struct cow_engine *e)
+{
+        struct memobj **list = NULL;
+        uint32_t count = 0, cap = 0;
+
+        for (uint32_t i = 0; i < e->procs.n; i++) {
+                const struct vma_set *s = &e->procs.v[i]->vmas;
+                for (uint32_t k = 0; k < s->n; k++)
+                        if (s->v[k].obj)
+                                s->v[k].obj->save_id = NO_OBJECT;
+        }
+        for (uint32_t i = 0; i < e->procs.n; i++) {
+                const struct vma_set *s = &e->procs.v[i]->vmas;
+                for (uint32_t k = 0; k < s->n; k++) {
+                        struct memobj *o = s->v[k].obj;
+                        if (!o || o->save_id != NO_OBJECT)
+                                continue;
+                        if (count == cap) {
+                                cap = cap ? cap * 2 : 16;
+                                struct memobj **l = realloc(list, cap * sizeof(*l));
+                                if (!l) {
+                                        free(list);
+                                        return -ENOMEM;
+                                }
+                                list = l;
+                        }
+                        o->save_id = count;
+                        list[count++] = o;
+                }
+        }
+
+        w_u32(w, count);
+        for (uint32_t id = 0; id < count; id++) {
+                const struct memobj *o = list[id];
+                w_u32(w, o->refs);
+                w_u32(w, o->count);
+                for (uint32_t j = 0; j < o->cap; j++) {
+                        if (o->keys[j] == 0)
+                                continue;
+                        w_u64(w, o->keys[j] - 1);
+                        w_u32(w, o->frames[j]);
+                }
+        }
+        free(list);
+        return 0;
+}
+
+static void write_proc(struct writer *w, const struct cow_proc *p)
+{
+        w_u32(w, p->pid);
+        w_u32(w, p->ppid);
+        w_u32(w, p->owner);
+        w_bytes(w, p->name, sizeof(p->name));
+        w_u32(w, p->root->save_id);
+        w_u64(w, p->faults.zero_map);
+        w_u64(w, p->faults.zero_fill);
+        w_u64(w, p->faults.cow_copy);
+        w_u64(w, p->faults.cow_reuse);
+        w_u64(w, p->faults.segv);
+        w_u64(w, p->tlb.hits);
+        w_u64(w, p->tlb.misses);
+        w_u64(w, p->tlb.clock);
+        for (uint32_t i = 0; i < p->tlb.entries; i++) {
+                const struct tlb_entry *t = &p->tlb.e[i];
+                w_u64(w, t->vpn);
+                w_u64(w, t->stamp);
+                w_u32(w, t->pfn);
+                w_u8(w, t->writable);
+        }
+        w_u32(w, p->vmas.n);
+        for (uint32_t i = 0; i < p->vmas.n; i++) {
+                const struct vma *v = &p->vmas.v[i];
+                w_u64(w, v->start);
+                w_u64(w, v->end);
+                w_u8(w, v->prot);
+                w_u8(w, v->shared);
+                w_u8(w, v->kind);
+                w_u32(w, v->obj ? v->obj->save_id : NO_OBJECT);
+                w_u64(w, v->pgoff);
+        }
+}
+
+int cow_engine_save(cow_engine *e, cow_sink_fn sink, void *ctx)
+{
+        struct writer *w = calloc(1, sizeof(*w));
+        struct pt_node **roots = malloc((e->procs.n + 1) * sizeof(*roots));
+        int r = -ENOMEM;
+        if (!w || !roots)
+                goto out;
+        crc_init();
+        w->sink = sink;
+        w->ctx = ctx;
+
+        w_bytes(w, CKPT_MAGIC, 8);
+        w_u32(w, CKPT_VERSION);
+        w_u32(w, e->frames.page_size);
+        w_u64(w, e->cfg.mem_bytes);
+        w_u32(w, e->cfg.tlb_entries);
+        w_u32(w, e->cfg.tlb_ways);
+        w_u32(w, e->last_pid);
+        write_counters(w, &e->counters);
+        write_frames(w, &e->frames);
+        r = write_objects(w, e);
+        if (r < 0)
+                goto out;
+
+        for (uint32_t i = 0; i < e->procs.n; i++)
+                roots[i] = e->procs.v[i]->root;
+        struct save_nodes sn = { .w = w };
+        r = pt_scan(&e->pt, roots, e->procs.n, number_node, NULL, &sn);
+        if (r < 0)
+                goto out;
+        w_u32(w, sn.next_id);
+        r = pt_scan(&e->pt, roots, e->procs.n, write_node, NULL, &sn);
+        if (r < 0)
+                goto out;
+
+        w_u32(w, e->procs.n);
+        for (uint32_t i = 0; i < e->procs.n; i++)
+                write_proc(w, e->procs.v[i]);
+
+        w_flush(w);
+        uint32_t crc = w->crc;
+        w_u32(w, crc);
+        w_flush(w);
+        r = w->err;
+out:
+        free(roots);
+        free(w);
+        return r;
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+struct reader {
+        cow_source_fn source;
+        void *ctx;
+        uint32_t crc;
+        int err;          /* first error; later reads do nothing */
+        const char *why;  /* for people */
+};
+
+static void r_fail(struct reader *rd, int err, const char *why)
+{
+        if (rd->err == 0) {
+                rd->err = err;
+                rd->why = why;
+        }
+}
+
+static void r_bytes(struct reader *rd, void *p, size_t len)
+{
+        if (rd->err != 0) {
+                memset(p, 0, len);
+                return;
+        }
+        int r = rd->source(rd->ctx, p, len);
+        if (r == -ENODATA) {
+                r_fail(rd, -EBADMSG, "checkpoint is truncated");
+        } else if (r < 0) {
+                r_fail(rd, r, "reading the checkpoint failed");
+        }
+        if (rd->err != 0) {
+                memset(p, 0, len);
+                return;
+        }
+        rd->crc = crc_update(rd->crc, p, len);
+}
+
+static uint64_t r_uint(struct reader *rd, unsigned bytes)
+{
+        uint8_t b[8];
+        uint64_t v = 0;
+        r_bytes(rd, b, bytes);
+        for (unsigned i = 0; i < bytes; i++)
+                v |= (uint64_t)b[i] << (8 * i);
+        return v;
+}
+
+#define r_u8(rd) ((uint8_t)r_uint((rd), 1))
+#define r_u16(rd) ((uint16_t)r_uint((rd), 2))
+#define r_u32(rd) ((uint32_t)r_uint((rd), 4))
+#define r_u64(rd) r_uint((rd), 8)
+
+/* What a half-built engine holds that its normal teardown would not free. */
+struct load_state {
+        struct memobj **objs;
+        uint32_t nobjs;
+        struct pt_node **nodes;
+        uint32_t nnodes;
+        bool attached; /* nodes and objects now belong to processes */
+};
+
+static void read_counters(struct reader *rd, struct engine_counters *c)
+{
+        c->cow_copies = r_u64(rd);
+        c->cow_reuses = r_u64(rd);
+        c->zero_fills = r_u64(rd);
+        c->zero_maps = r_u64(rd);
+        c->segv = r_u64(rd);
+        c->procs_created = r_u64(rd);
+        c->tlb_hits_exited = r_u64(rd);
+        c->tlb_misses_exited = r_u64(rd);
+}
+
+static void read_frames(struct reader *rd, struct frames *f)
+{
+        uint32_t hwm = r_u32(rd), used = r_u32(rd), free_head = r_u32(rd);
+        if (hwm > f->nframes || used > hwm || free_head > hwm) {
+                r_fail(rd, -EBADMSG, "checkpoint frame counts are out of range");
+                return;
+        }
+        f->hwm = hwm;
+        f->used = used;
+        f->free_head = free_head;
+        for (uint32_t pfn = 1; pfn <= hwm && rd->err == 0; pfn++) {
+                struct frame *fr = &f->meta[pfn];
+                fr->refs = r_u32(rd);
+                fr->flags = r_u16(rd);
+                fr->aux = r_u16(rd);
+                fr->next = r_u32(rd);
+                fr->owner = r_u32(rd);
+                if (fr->next > hwm)
+                        r_fail(rd, -EBADMSG, "checkpoint free list points outside memory");
+        }
+        for (uint32_t pfn = 1; pfn <= hwm && rd->err == 0; pfn++)
+                if (f->meta[pfn].refs != 0)
+                        r_bytes(rd, frames_data(f, pfn), f->page_size);
+}
+
+static void read_objects(struct reader *rd, struct cow_engine *e, struct load_state *ls)
+{
+        uint32_t n = r_u32(rd);
+        if (rd->err)
+                return;
+        if (n > e->frames.nframes + (uint64_t)e->cfg.max_procs * e->cfg.max_maps_per_proc) {
+                r_fail(rd, -EBADMSG, "checkpoint has more memory objects than could exist");
+                return;
+        }
+        ls->objs = calloc(n ? n : 1, sizeof(*ls->objs));
+        if (!ls->objs) {
+                r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
+                return;
+        }
+        for (uint32_t i = 0; i < n && rd->err == 0; i++) {
+                struct memobj *o = memobj_new();
+                if (!o) {
+                        r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
+                        return;
+                }
+                ls->objs[ls->nobjs++] = o;
+                o->refs = r_u32(rd);
+                uint32_t pages = r_u32(rd);
+                if (pages > e->frames.hwm) {
+                        r_fail(rd, -EBADMSG, "checkpoint object holds more pages than memory");
+                        return;
+                }
+                for (uint32_t k = 0; k < pages && rd->err == 0; k++) {
+                        uint64_t pgoff = r_u64(rd);
+                        uint32_t pfn = r_u32(rd);
+                        if (pfn == 0 || pfn > e->frames.hwm || pgoff == UINT64_MAX ||
+                            memobj_lookup(o, pgoff) != 0)
+                                r_fail(rd, -EBADMSG, "checkpoint object page is malformed");
+                        else if (memobj_insert(o, pgoff, pfn) < 0)
+                                r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
+                }
+        }
+}
+
+static struct pt_node *node_by_id(struct cow_engine *e, struct load_state *ls, uint64_t id,
+                                  unsigned level)
+{
+        if (id >= ls->nnodes)
+                return NULL;
+        if (!ls->nodes[id])
+                ls->nodes[id] = pt_node_new(&e->pt, level);
+        return ls->nodes[id]->level == level ? ls->nodes[id] : NULL;
+}
+
+static void read_nodes(struct reader *rd, struct cow_engine *e, struct load_state *ls)
+{
+        uint32_t n = r_u32(rd);
+        if (rd->err)
+                return;
+        if (n > e->pt.max_nodes) {
+                r_fail(rd, -EINVAL, "checkpoint page tables exceed max_pt_bytes");
+                return;
+        }
+        ls->nodes = calloc(n ? n : 1, sizeof(*ls->nodes));
+        if (!ls->nodes) {
+                r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
+                return;
+        }
+        ls->nnodes = n;
+        for (uint32_t id = 0; id < n && rd->err == 0; id++) {
+                unsigned level = r_u8(rd), wp = r_u8(rd);
+                uint32_t refs = r_u32(rd);
+                unsigned used = r_u16(rd);
+                struct pt_node *node = level < e->pt.levels ? node_by_id(e, ls, id, level) : NULL;
+                if (!node || used > PT_FANOUT || wp > 1) {
+                        r_fail(rd, -EBADMSG, "checkpoint page-table node is malformed");
+                        return;
+                }
+                node->refs = refs;
+                node->wp = (uint8_t)wp;
+                for (unsigned k = 0; k < used && rd->err == 0; k++) {
+                        unsigned i = r_u16(rd);
+                        uint64_t value = r_u64(rd);
+                        if (i >= PT_FANOUT) {
+                                r_fail(rd, -EBADMSG, "checkpoint entry index out of range");
+                        } else if (level == 0) {
+                                if (pte_pfn(value) > e->frames.hwm)
+                                        r_fail(rd, -EBADMSG, "checkpoint entry maps no frame");
+                                node->pte[i] = value;
+                        } else {
+                                /* A parent comes before its children: ids only go forward. */
+                                struct pt_node *child = value > id ?
+                                        node_by_id(e, ls, value, level - 1) : NULL;
+                                if (!child)
+                                        r_fail(rd, -EBADMSG, "checkpoint node has a bad child");
+                                node->child[i] = child;
+                        }
+                }
+        }
+        /* Children come after parents, so recounting backwards sees children first. */
+        for (uint32_t id = n; id-- > 0 && rd->err == 0;) {
+                if (!ls->nodes[id])
+                        r_fail(rd, -EBADMSG, "checkpoint references a node it does not hold");
+                else
+                        pt_node_recount(ls->nodes[id]);
+        }
+}
+
+static void read_proc(struct reader *rd, struct cow_engine *e, struct load_state *ls,
+                      struct cow_proc *p)
+{
+        p->pid = r_u32(rd);
+        p->ppid = r_u32(rd);
+        p->owner = r_u32(rd);
+        r_bytes(rd, p->name, sizeof(p->name));
+        p->name[COW_NAME_MAX] = '\0';
+        uint32_t root = r_u32(rd);
+        if (root >= ls->nnodes || !ls->nodes[root] || ls->nodes[root]->level != e->pt.levels - 1) {
+                r_fail(rd, -EBADMSG, "checkpoint process has a bad page-table root");
+                return;
+        }
+        p->root = ls->nodes[root];
+        p->faults.zero_map = r_u64(rd);
+        p->faults.zero_fill = r_u64(rd);
+        p->faults.cow_copy = r_u64(rd);
+        p->faults.cow_reuse = r_u64(rd);
+        p->faults.segv = r_u64(rd);
+        p->tlb.hits = r_u64(rd);
+        p->tlb.misses = r_u64(rd);
+        p->tlb.clock = r_u64(rd);
+        for (uint32_t i = 0; i < p->tlb.entries; i++) {
+                struct tlb_entry *t = &p->tlb.e[i];
+                t->vpn = r_u64(rd);
+                t->stamp = r_u64(rd);
+                t->pfn = r_u32(rd);
+                t->writable = r_u8(rd) != 0;
+        }
+        uint32_t nmaps = r_u32(rd);
+        if (nmaps > e->cfg.max_maps_per_proc) {
+                r_fail(rd, -EINVAL, "checkpoint process has more mappings than allowed");
+                return;
+        }
+        for (uint32_t i = 0; i < nmaps && rd->err == 0; i++) {
+                struct vma v = { 0 };
+                v.start = r_u64(rd);
+                v.end = r_u64(rd);
+                v.prot = r_u8(rd);
+                v.shared = r_u8(rd) != 0;
+                v.kind = r_u8(rd);
+                uint32_t obj = r_u32(rd);
+                v.pgoff = r_u64(rd);
+                if (obj != NO_OBJECT) {
+                        if (obj >= ls->nobjs) {
+                                r_fail(rd, -EBADMSG, "checkpoint mapping names no object");
+                                return;
+                        }
+                        v.obj = ls->objs[obj];
+                }
+                /* Order and overlap are checked by cow_engine_verify() afterwards. */
+                if (v.start >= v.end || v.prot & ~COW_PROT_MASK ||
+                    (p->vmas.n && p->vmas.v[p->vmas.n - 1].end > v.start)) {
+                        r_fail(rd, -EBADMSG, "checkpoint mapping is malformed");
+                        return;
+                }
+                if (vma_insert(&p->vmas, &v) < 0)
+                        r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
+        }
+}
+
+static void read_procs(struct reader *rd, struct cow_engine *e, struct load_state *ls)
+{
+        uint32_t n = r_u32(rd);
+        if (rd->err)
+                return;
+        if (n > e->cfg.max_procs) {
+                r_fail(rd, -EINVAL, "checkpoint has more processes than max_procs allows");
+                return;
+        }
+        /* From here on, processes own the nodes and objects they reference. */
+        for (uint32_t i = 0; i < n && rd->err == 0; i++) {
+                struct cow_proc *p = calloc(1, sizeof(*p));
+                if (!p || tlb_init(&p->tlb, e->cfg.tlb_entries, e->cfg.tlb_ways) < 0 ||
+                    proc_table_append(&e->procs, p) < 0) {
+                        if (p)
+                                tlb_fini(&p->tlb);
+                        free(p);
+                        r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
+                        return;
+                }
+                p->vmas.page_shift = e->frames.page_shift;
+                read_proc(rd, e, ls, p);
+                if (rd->err == 0 && (p->pid == 0 || p->pid > e->last_pid ||
+                                     (i > 0 && e->procs.v[i - 1]->pid >= p->pid)))
+                        r_fail(rd, -EBADMSG, "checkpoint process ids are out of order");
+        }
+}
+
+/* Frees what a failed load built, without trusting any reference count in it. */
+static void load_discard(struct cow_engine *e, struct load_state *ls)
+{
+        for (uint32_t i = 0; i < e->procs.n; i++) {
+                struct cow_proc *p = e->procs.v[i];
+                p->root = NULL;
+                for (uint32_t k = 0; k < p->vmas.n; k++)
+                        p->vmas.v[k].obj = NULL;
+        }
+        for (uint32_t i = 0; i < ls->nnodes; i++)
+                if (ls->nodes[i])
+                        pt_node_discard(&e->pt, ls->nodes[i]);
+        for (uint32_t i = 0; i < ls->nobjs; i++) {
+                free(ls->objs[i]->keys);
+                free(ls->objs[i]->frames);
+                free(ls->objs[i]);
+        }
+        free(ls->nodes);
+        free(ls->objs);
+        cow_engine_free(e);
+}
+
+int cow_engine_load(const struct cow_engine_config *cfg, cow_source_fn source, void *ctx,
+                    cow_engine **ret, const char **ret_why)
+{
+        struct reader rd = { .source = source, .ctx = ctx };
+        struct load_state ls = { 0 };
+        struct cow_engine *e = NULL;
+        char magic[8];
+
+        crc_init();
+        r_bytes(&rd, magic, sizeof(magic));
+        if (rd.err == 0 && memcmp(magic, CKPT_MAGIC, sizeof(magic)) != 0)
+                r_fail(&rd, -EBADMSG, "not a cowd checkpoint (bad magic)");
+        uint32_t version = r_u32(&rd);
+        if (rd.err == 0 && version != CKPT_VERSION)
+                r_fail(&rd, -EPROTONOSUPPORT, "checkpoint format version is not supported");
+        uint32_t page_size = r_u32(&rd);
+        uint64_t mem_bytes = r_u64(&rd);
+        uint32_t tlb_entries = r_u32(&rd), tlb_ways = r_u32(&rd);
+        if (rd.err == 0 && (page_size != cfg->page_size || mem_bytes != cfg->mem_bytes ||
+                            tlb_entries != cfg->tlb_entries || tlb_ways != cfg->tlb_ways))
+                r_fail(&rd, -EINVAL, "checkpoint memory size, page size or TLB shape differs"
+                                     " from the configuration");
+        if (rd.err == 0) {
+                int r = cow_engine_new(cfg, &e);
+                if (r < 0)
+                        r_fail(&rd, r, "cannot create an engine for the checkpoint");
+        }
+        if (rd.err == 0) {
+                e->last_pid = r_u32(&rd);
+                read_counters(&rd, &e->counters);
+                read_frames(&rd, &e->frames);
+                read_objects(&rd, e, &ls);
+                read_nodes(&rd, e, &ls);
+                read_procs(&rd, e, &ls);
+        }
+        uint32_t crc = rd.crc, stored = r_u32(&rd);
+        if (rd.err == 0 && crc != stored)
+                r_fail(&rd, -EBADMSG, "checkpoint checksum does not match its contents");
+        if (rd.err == 0) {
+                uint8_t extra;
+                int r = source(ctx, &extra, 1);
+                if (r != -ENODATA)
+                        r_fail(&rd, r < 0 ? r : -EBADMSG, "checkpoint has bytes after its end");
+        }
+        if (rd.err == 0 && cow_engine_verify(e, NULL, 0) != 0)
+                r_fail(&rd, -EBADMSG, "checkpoint contents break the engine's invariants");
+
+        if (rd.err != 0) {
+                if (e)
+                        load_discard(e, &ls);
+                if (ret_why)
+                        *ret_why = rd.why;
+                return rd.err;
+        }
+        free(ls.nodes);
+        free(ls.objs);
+        e->generation++;
+        *ret = e;
+        return 0;
+}
