@@ -30,37 +30,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crc32.h"
 #include "engine-impl.h"
 #include "memobj.h"
 
 #define CKPT_MAGIC "COWDCKPT"
 #define CKPT_VERSION 1u
 #define NO_OBJECT UINT32_MAX
-
-/* ---- CRC-32 (IEEE 802.3, reflected) ------------------------------------- */
-
-static uint32_t crc_table[256];
-
-static void crc_init(void)
-{
-        if (crc_table[1] != 0)
-                return;
-        for (uint32_t i = 0; i < 256; i++) {
-                uint32_t c = i;
-                for (int k = 0; k < 8; k++)
-                        c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-                crc_table[i] = c;
-        }
-}
-
-static uint32_t crc_update(uint32_t crc, const void *buf, size_t len)
-{
-        const uint8_t *p = buf;
-        crc = ~crc;
-        while (len--)
-                crc = crc_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
-        return ~crc;
-}
 
 /* ---- writing ----------------------------------------------------------- */
 
@@ -76,7 +52,7 @@ struct writer {
 static void w_flush(struct writer *w)
 {
         if (w->err == 0 && w->n > 0) {
-                w->crc = crc_update(w->crc, w->buf, w->n);
+                w->crc = crc32_update(w->crc, w->buf, w->n);
                 w->err = w->sink(w->ctx, w->buf, w->n);
         }
         w->n = 0;
@@ -88,7 +64,7 @@ static void w_bytes(struct writer *w, const void *p, size_t len)
                 /* Large blocks (frame contents) go straight to the sink. */
                 w_flush(w);
                 if (w->err == 0) {
-                        w->crc = crc_update(w->crc, p, len);
+                        w->crc = crc32_update(w->crc, p, len);
                         w->err = w->sink(w->ctx, p, len);
                 }
                 return;
@@ -264,7 +240,6 @@ int cow_engine_save(cow_engine *e, cow_sink_fn sink, void *ctx)
         int r = -ENOMEM;
         if (!w || !roots)
                 goto out;
-        crc_init();
         w->sink = sink;
         w->ctx = ctx;
 
@@ -341,7 +316,7 @@ static void r_bytes(struct reader *rd, void *p, size_t len)
                 memset(p, 0, len);
                 return;
         }
-        rd->crc = crc_update(rd->crc, p, len);
+        rd->crc = crc32_update(rd->crc, p, len);
 }
 
 static uint64_t r_uint(struct reader *rd, unsigned bytes)
@@ -483,8 +458,9 @@ static void read_nodes(struct reader *rd, struct cow_engine *e, struct load_stat
                 for (unsigned k = 0; k < used && rd->err == 0; k++) {
                         unsigned i = r_u16(rd);
                         uint64_t value = r_u64(rd);
-                        if (i >= PT_FANOUT) {
-                                r_fail(rd, -EBADMSG, "checkpoint entry index out of range");
+                        if (i >= PT_FANOUT || node->pte[i] != 0) {
+                                r_fail(rd, -EBADMSG, "checkpoint entry index is out of range"
+                                                     " or repeated");
                         } else if (level == 0) {
                                 if (pte_pfn(value) > e->frames.hwm)
                                         r_fail(rd, -EBADMSG, "checkpoint entry maps no frame");
@@ -559,7 +535,7 @@ static void read_proc(struct reader *rd, struct cow_engine *e, struct load_state
                         v.obj = ls->objs[obj];
                 }
                 /* Order and overlap are checked by cow_engine_verify() afterwards. */
-                if (v.start >= v.end || v.prot & ~COW_PROT_MASK ||
+                if (v.start >= v.end || v.prot & ~COW_PROT_MASK || v.shared != (v.obj != NULL) ||
                     (p->vmas.n && p->vmas.v[p->vmas.n - 1].end > v.start)) {
                         r_fail(rd, -EBADMSG, "checkpoint mapping is malformed");
                         return;
@@ -597,6 +573,22 @@ static void read_procs(struct reader *rd, struct cow_engine *e, struct load_stat
         }
 }
 
+/* Every object must belong to some mapping: an orphan would never be freed. */
+static void check_objects_used(struct reader *rd, struct cow_engine *e, struct load_state *ls)
+{
+        for (uint32_t i = 0; i < ls->nobjs; i++)
+                ls->objs[i]->save_id = 0;
+        for (uint32_t i = 0; i < e->procs.n; i++) {
+                const struct vma_set *s = &e->procs.v[i]->vmas;
+                for (uint32_t k = 0; k < s->n; k++)
+                        if (s->v[k].obj)
+                                s->v[k].obj->save_id++;
+        }
+        for (uint32_t i = 0; i < ls->nobjs; i++)
+                if (ls->objs[i]->save_id == 0)
+                        r_fail(rd, -EBADMSG, "checkpoint holds a memory object no mapping uses");
+}
+
 /* Frees what a failed load built, without trusting any reference count in it. */
 static void load_discard(struct cow_engine *e, struct load_state *ls)
 {
@@ -627,7 +619,6 @@ int cow_engine_load(const struct cow_engine_config *cfg, cow_source_fn source, v
         struct cow_engine *e = NULL;
         char magic[8];
 
-        crc_init();
         r_bytes(&rd, magic, sizeof(magic));
         if (rd.err == 0 && memcmp(magic, CKPT_MAGIC, sizeof(magic)) != 0)
                 r_fail(&rd, -EBADMSG, "not a cowd checkpoint (bad magic)");
@@ -653,6 +644,8 @@ int cow_engine_load(const struct cow_engine_config *cfg, cow_source_fn source, v
                 read_objects(&rd, e, &ls);
                 read_nodes(&rd, e, &ls);
                 read_procs(&rd, e, &ls);
+                if (rd.err == 0)
+                        check_objects_used(&rd, e, &ls);
         }
         uint32_t crc = rd.crc, stored = r_u32(&rd);
         if (rd.err == 0 && crc != stored)

@@ -422,6 +422,23 @@ int cow_engine_madvise(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t lengt
         return 0;
 }
 
+int cow_engine_maps(const cow_engine *e, cow_pid pid, uint64_t addr, struct cow_map_info *out,
+                    size_t cap)
+{
+        const struct cow_proc *p = proc_table_find(&e->procs, pid);
+        if (!p)
+                return -ESRCH;
+        size_t n = 0;
+        for (uint32_t i = vma_index_after(&p->vmas, addr); i < p->vmas.n && n < cap; i++, n++) {
+                const struct vma *v = &p->vmas.v[i];
+                out[n] = (struct cow_map_info){
+                        .addr = v->start, .length = v->end - v->start, .prot = v->prot,
+                        .shared = v->shared, .kind = (enum cow_map_kind)v->kind,
+                };
+        }
+        return (int)n;
+}
+
 /* ---- memory access ---------------------------------------------------- */
 
 int cow_engine_read(cow_engine *e, cow_pid pid, uint64_t addr, void *buf, size_t len,

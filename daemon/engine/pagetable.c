@@ -432,6 +432,13 @@ int pt_scan(struct pt_ctx *c, struct pt_node *const *roots, size_t nroots, pt_no
         if (++c->epoch == 0)
                 c->epoch = 1;
         for (size_t k = 0; k < nroots; k++) {
+                /* A root held by two processes counts twice, so that its refs
+                 * (always 1 for a root) no longer match what the scan found. */
+                if (roots[k]->scan_epoch == c->epoch) {
+                        roots[k]->scan_refs++;
+                        roots[k]->scan_mult++;
+                        continue;
+                }
                 roots[k]->scan_epoch = c->epoch;
                 roots[k]->scan_refs = 1;
                 roots[k]->scan_mult = 1;

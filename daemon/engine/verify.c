@@ -117,6 +117,8 @@ static void check_entry(void *arg, uint64_t vpn, uint64_t pte)
                 return;
         }
         uint32_t pfn = pte_pfn(pte);
+        if (m->shared && !m->obj)
+                return; /* reported by check_vmas() */
         if (m->shared) {
                 uint64_t pgoff = m->pgoff + (vpn - (m->start >> v->e->frames.page_shift));
                 if (memobj_lookup(m->obj, pgoff) != pfn)

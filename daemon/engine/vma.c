@@ -46,8 +46,7 @@ int vma_set_copy(struct vma_set *dst, const struct vma_set *src)
         return 0;
 }
 
-/* Index of the first mapping ending after addr (s->n if none). */
-static uint32_t lower_bound(const struct vma_set *s, uint64_t addr)
+uint32_t vma_index_after(const struct vma_set *s, uint64_t addr)
 {
         uint32_t lo = 0, hi = s->n;
         while (lo < hi) {
@@ -62,20 +61,20 @@ static uint32_t lower_bound(const struct vma_set *s, uint64_t addr)
 
 struct vma *vma_find(const struct vma_set *s, uint64_t addr)
 {
-        uint32_t i = lower_bound(s, addr);
+        uint32_t i = vma_index_after(s, addr);
         return i < s->n && s->v[i].start <= addr ? &s->v[i] : NULL;
 }
 
 bool vma_range_free(const struct vma_set *s, uint64_t start, uint64_t end)
 {
-        uint32_t i = lower_bound(s, start);
+        uint32_t i = vma_index_after(s, start);
         return i == s->n || s->v[i].start >= end;
 }
 
 bool vma_range_covered(const struct vma_set *s, uint64_t start, uint64_t end)
 {
         uint64_t at = start;
-        for (uint32_t i = lower_bound(s, start); i < s->n && at < end; i++) {
+        for (uint32_t i = vma_index_after(s, start); i < s->n && at < end; i++) {
                 if (s->v[i].start > at)
                         return false;
                 at = s->v[i].end;
@@ -98,7 +97,7 @@ int vma_find_gap(const struct vma_set *s, uint64_t len, uint64_t lo, uint64_t hi
                  uint64_t *ret_addr)
 {
         uint64_t at = lo;
-        for (uint32_t i = lower_bound(s, lo); i < s->n; i++) {
+        for (uint32_t i = vma_index_after(s, lo); i < s->n; i++) {
                 if (s->v[i].start >= at && s->v[i].start - at >= len)
                         break;
                 if (s->v[i].end > at)
@@ -115,7 +114,7 @@ int vma_insert(struct vma_set *s, const struct vma *v)
         int r = reserve(s, s->n + 1);
         if (r < 0)
                 return r;
-        uint32_t i = lower_bound(s, v->start);
+        uint32_t i = vma_index_after(s, v->start);
         memmove(&s->v[i + 1], &s->v[i], (size_t)(s->n - i) * sizeof(*v));
         s->v[i] = *v;
         s->n++;
@@ -125,7 +124,7 @@ int vma_insert(struct vma_set *s, const struct vma *v)
 
 int vma_split(struct vma_set *s, uint64_t addr)
 {
-        uint32_t i = lower_bound(s, addr);
+        uint32_t i = vma_index_after(s, addr);
         if (i == s->n || s->v[i].start >= addr)
                 return 0; /* already a boundary, or unmapped */
         int r = reserve(s, s->n + 1);
@@ -146,6 +145,8 @@ int vma_split(struct vma_set *s, uint64_t addr)
 /* Removes the mappings with index [i, j). */
 static void drop(struct vma_set *s, uint32_t i, uint32_t j, struct frames *f)
 {
+        if (i == j)
+                return; /* nothing to drop; s->v may even be NULL */
         for (uint32_t k = i; k < j; k++) {
                 s->bytes -= s->v[k].end - s->v[k].start;
                 memobj_unref(s->v[k].obj, f);
@@ -161,7 +162,7 @@ int vma_remove(struct vma_set *s, uint64_t start, uint64_t end, struct frames *f
                 r = vma_split(s, end);
         if (r < 0)
                 return r;
-        uint32_t i = lower_bound(s, start), j = i;
+        uint32_t i = vma_index_after(s, start), j = i;
         while (j < s->n && s->v[j].end <= end)
                 j++;
         drop(s, i, j, f);
@@ -181,7 +182,7 @@ int vma_protect(struct vma_set *s, uint64_t start, uint64_t end, uint8_t prot)
                 r = vma_split(s, end);
         if (r < 0)
                 return r;
-        uint32_t i = lower_bound(s, start);
+        uint32_t i = vma_index_after(s, start);
         for (uint32_t k = i; k < s->n && s->v[k].end <= end; k++)
                 s->v[k].prot = prot;
 

@@ -36,6 +36,9 @@ void vma_set_fini(struct vma_set *s, struct frames *f);
 /* Copies src into an empty dst for fork; memory objects gain a reference. */
 int vma_set_copy(struct vma_set *dst, const struct vma_set *src);
 
+/* Index of the first mapping ending after addr (s->n if none). */
+uint32_t vma_index_after(const struct vma_set *s, uint64_t addr);
+
 /* The mapping containing addr, or NULL. */
 struct vma *vma_find(const struct vma_set *s, uint64_t addr);
 

@@ -164,6 +164,22 @@ int cow_engine_mprotect(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t leng
 int cow_engine_madvise(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length,
                        enum cow_advice advice);
 
+struct cow_map_info {
+        uint64_t addr;
+        uint64_t length;
+        unsigned prot;
+        bool shared;
+        enum cow_map_kind kind;
+};
+
+/*
+ * Lists pid's mappings in address order, starting with the first that ends
+ * after addr, into out[0..cap-1]. Returns how many were written (fewer than
+ * cap: there are no more) or a negative errno.
+ */
+int cow_engine_maps(const cow_engine *e, cow_pid pid, uint64_t addr, struct cow_map_info *out,
+                    size_t cap);
+
 /* ---- memory access ---------------------------------------------------- */
 
 /*
