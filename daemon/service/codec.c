@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+#include "codec.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+/*
+ * A decoded request keeps the allocator it was decoded with: protobuf-c calls
+ * the same allocator's free() from __free_unpacked, so the two must live and
+ * die together.
+ */
+struct cow_codec_request {
+        ProtobufCAllocator allocator;
+        size_t budget;    /* bytes decoding may still allocate */
+        bool over_budget; /* an allocation was refused for the budget */
+        bool out_of_memory; /* malloc itself failed */
+        Cowd__V1__Request *message;
+};
+
+/*
+ * A request holds at most one op, and its only variable-sized parts are the
+ * strings and bytes it carries, which protobuf-c copies: a well-formed
+ * request costs about its own size plus the fixed structs. Twice the frame
+ * plus some room for those structs admits every honest request and still
+ * refuses frames crafted to expand (each unknown field costs a struct and a
+ * copy, far more than the two or three bytes it takes on the wire).
+ */
+size_t cow_codec_unpack_budget(size_t len)
+{
+        return 2 * len + 16 * 1024;
+}
+
+/* protobuf-c's allocation hook while decoding: malloc, within the budget. */
+static void *budget_alloc(void *data, size_t size)
+{
+        struct cow_codec_request *req = data;
+        void *p;
+
+        if (size > req->budget) {
+                req->over_budget = true;
+                return NULL;
+        }
+        /* Charged, never refunded: the budget bounds one decode, not a working set. */
+        req->budget -= size;
+        p = malloc(size);
+        if (!p)
+                req->out_of_memory = true;
+        return p;
+}
+
+static void budget_free(void *data, void *ptr)
+{
+        (void)data;
+        free(ptr);
+}
+
+int cow_codec_request_unpack(const uint8_t *buf, size_t len, cow_codec_request **ret)
+{
+        struct cow_codec_request *req;
+        int r;
+
+        req = calloc(1, sizeof(*req));
+        if (!req)
+                return -ENOMEM;
+        req->allocator.alloc = budget_alloc;
+        req->allocator.free = budget_free;
+        req->allocator.allocator_data = req;
+        req->budget = cow_codec_unpack_budget(len);
+
+        req->message = cowd__v1__request__unpack(&req->allocator, len, buf);
+        if (!req->message) {
+                /* protobuf-c says only "failed"; the allocator knows whether it refused. */
+                r = req->over_budget ? -ENOBUFS : req->out_of_memory ? -ENOMEM : -EBADMSG;
+                goto fail;
+        }
+        *ret = req;
+        return 0;
+fail:
+        free(req);
+        return r;
+}
+
+const Cowd__V1__Request *cow_codec_request_message(const cow_codec_request *req)
+{
+        return req->message;
+}
+
+void cow_codec_request_free(cow_codec_request *req)
+{
+        if (!req)
+                return;
+        if (req->message)
+                cowd__v1__request__free_unpacked(req->message, &req->allocator);
+        free(req);
+}
+
+size_t cow_codec_response_size(const Cowd__V1__Response *resp)
+{
+        return cowd__v1__response__get_packed_size(resp);
+}
+
+void cow_codec_response_pack(const Cowd__V1__Response *resp, uint8_t *out)
+{
+        cowd__v1__response__pack(resp, out);
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The only place that packs and unpacks protobuf messages.
+ *
+ * Keeping both directions here means one file decides how much memory a
+ * request may cost to decode and who frees what: a request comes back inside
+ * a cow_codec_request, whose allocator charges every byte protobuf-c asks for
+ * against a budget, and only that object ever calls __free_unpacked. Responses
+ * are built by the caller (see reply.h) and only packed here. No I/O.
+ */
+#ifndef COWD_SERVICE_CODEC_H
+#define COWD_SERVICE_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cowd.pb-c.h"
+
+typedef struct cow_codec_request cow_codec_request;
+
+/*
+ * Decodes one request from buf[0..len). Decoding may allocate at most
+ * cow_codec_unpack_budget(len) bytes.
+ *
+ * Returns 0, -EBADMSG when the bytes are not a Request, -ENOBUFS when
+ * decoding would exceed the budget (a frame built to expand, such as
+ * millions of unknown fields), or -ENOMEM.
+ */
+int cow_codec_request_unpack(const uint8_t *buf, size_t len, cow_codec_request **ret);
+
+/* The decoded message; valid until cow_codec_request_free(). */
+const Cowd__V1__Request *cow_codec_request_message(const cow_codec_request *req);
+
+/* Frees the request and everything decoded into it. Accepts NULL. */
+void cow_codec_request_free(cow_codec_request *req);
+
+/* How many bytes decoding a frame of len bytes may allocate. */
+size_t cow_codec_unpack_budget(size_t len);
+
+/* The encoded size of resp, without the frame header. */
+size_t cow_codec_response_size(const Cowd__V1__Response *resp);
+
+/* Encodes resp into out, which holds cow_codec_response_size(resp) bytes. */
+void cow_codec_response_pack(const Cowd__V1__Response *resp, uint8_t *out);
+
+#endif /* COWD_SERVICE_CODEC_H */

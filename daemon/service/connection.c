@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: MIT */
+#include "connection.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "codec.h"
+#include "frame.h"
+#include "reply.h"
+
+struct cow_connection {
+        struct cow_connection_env env;
+        struct bufferevent *bev;
+        uint32_t uid;
+        char peer[96];
+        bool paused;  /* reading stopped until the output drains (backpressure) */
+        bool closing; /* no more requests; free once the output is empty */
+};
+
+/* Frees the connection; its socket closes with the bufferevent. */
+static void conn_destroy(cow_connection *c)
+{
+        if (c->env.on_close)
+                c->env.on_close(c, c->env.userdata);
+        if (c->bev)
+                bufferevent_free(c->bev);
+        free(c);
+}
+
+/*
+ * Stops taking requests and arranges for the connection to close once its
+ * output has been written. Returns true if c is already gone (nothing was
+ * left to write), in which case the caller must not touch it again.
+ */
+static bool conn_begin_close(cow_connection *c)
+{
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+
+        c->closing = true;
+        bufferevent_disable(c->bev, EV_READ);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+                conn_destroy(c);
+                return true;
+        }
+        /* The write callback now fires only once everything is out. */
+        bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+        return false;
+}
+
+/*
+ * Frames reply onto the output. A reply larger than a frame may be (a long
+ * process list with a small max_frame_bytes, say) is swapped for an error
+ * with the same id, so that the client never sees a frame it must refuse.
+ * Returns 0 or -ENOMEM.
+ */
+static int conn_send(cow_connection *c, cow_reply *reply)
+{
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        cow_reply *substitute = NULL;
+        struct evbuffer_iovec vec;
+        uint8_t *p;
+        size_t size;
+        int r;
+
+        size = cow_codec_response_size(resp);
+        if (size > c->env.limits->max_frame_bytes) {
+                c->env.counters->oversize_requests++;
+                r = cow_reply_new_error(resp->id, COWD__V1__CODE__RESOURCE_EXHAUSTED,
+                                        "reply would exceed max_frame_bytes", &substitute);
+                if (r < 0)
+                        goto out;
+                resp = cow_reply_response(substitute);
+                size = cow_codec_response_size(resp);
+        }
+
+        /* One contiguous extent: header and message are written in place, no copy. */
+        if (evbuffer_reserve_space(out, (ev_ssize_t)(COW_FRAME_HEADER + size), &vec, 1) < 1) {
+                r = -ENOMEM;
+                goto out;
+        }
+        p = vec.iov_base;
+        cow_frame_header((uint32_t)size, p);
+        cow_codec_response_pack(resp, p + COW_FRAME_HEADER);
+        vec.iov_len = COW_FRAME_HEADER + size;
+        if (evbuffer_commit_space(out, &vec, 1) < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        r = 0;
+out:
+        cow_reply_free(substitute);
+        return r;
+}
+
+/*
+ * Answers a stream the connection cannot go on reading (id 0: the request's
+ * own id is unknown) and starts closing. Returns true if c is gone.
+ */
+static bool conn_fail(cow_connection *c, Cowd__V1__Code code, const char *message)
+{
+        cow_reply *reply = NULL;
+
+        log_info(c->env.log, "%s: %s; closing", c->peer, message);
+        if (cow_reply_new_error(0, code, message, &reply) == 0)
+                (void)conn_send(c, reply);
+        cow_reply_free(reply);
+        return conn_begin_close(c);
+}
+
+/*
+ * Decodes and answers one whole frame. Returns 0; -EBADMSG or -ENOBUFS when
+ * the frame does not decode, or would cost too much to (the caller answers
+ * and closes); -ENOMEM when the daemon ran out of memory.
+ */
+static int conn_handle_frame(cow_connection *c, const uint8_t *payload, uint32_t len)
+{
+        cow_codec_request *req = NULL;
+        cow_reply *reply = NULL;
+        int r;
+
+        r = cow_codec_request_unpack(payload, len, &req);
+        if (r < 0)
+                goto out;
+
+        r = cow_dispatch(c->env.dispatcher, c->uid, cow_codec_request_message(req), &reply);
+        if (r < 0)
+                goto out;
+        r = conn_send(c, reply);
+out:
+        cow_reply_free(reply);
+        cow_codec_request_free(req);
+        return r;
+}
+
+/*
+ * Answers every whole frame in the input, in order, until the input runs
+ * short, the output passes the watermark, or the connection starts closing.
+ * Returns true if c is gone.
+ */
+static bool conn_process_input(cow_connection *c)
+{
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        uint32_t max = c->env.limits->max_frame_bytes;
+
+        while (!c->closing && !c->paused) {
+                size_t avail = evbuffer_get_length(in);
+                const uint8_t *payload = NULL;
+                const uint8_t *buf;
+                uint32_t len = 0;
+                size_t consumed = 0;
+                enum cow_frame_status st;
+                char msg[128];
+                int r;
+
+                if (avail < COW_FRAME_HEADER)
+                        break;
+                /* Judge the header alone first, so that nothing waits on a bad length. */
+                buf = evbuffer_pullup(in, COW_FRAME_HEADER);
+                if (!buf)
+                        goto fatal;
+                st = cow_frame_parse(buf, COW_FRAME_HEADER, max, &payload, &len, &consumed);
+                if (st == COW_FRAME_NEED_MORE) {
+                        size_t whole = COW_FRAME_HEADER + (size_t)cow_frame_declared(buf);
+
+                        if (avail < whole)
+                                break;
+                        /* Exactly one frame made contiguous; usually already is. */
+                        buf = evbuffer_pullup(in, (ev_ssize_t)whole);
+                        if (!buf)
+                                goto fatal;
+                        st = cow_frame_parse(buf, whole, max, &payload, &len, &consumed);
+                }
+
+                switch (st) {
+                case COW_FRAME_OK:
+                        break;
+                case COW_FRAME_EMPTY:
+                        c->env.counters->oversize_frames++;
+                        return conn_fail(c, COWD__V1__CODE__INVALID_ARGUMENT,
+                                         "frame of length 0");
+                case COW_FRAME_TOO_BIG:
+                        c->env.counters->oversize_frames++;
+                        snprintf(msg, sizeof(msg),
+                                 "frame of %u bytes exceeds max_frame_bytes (%u)", len, max);
+                        return conn_fail(c, COWD__V1__CODE__RESOURCE_EXHAUSTED, msg);
+                case COW_FRAME_NEED_MORE:
+                default:
+                        goto fatal; /* cannot happen: the whole frame is there */
+                }
+
+                r = conn_handle_frame(c, payload, len);
+                if (r == -EBADMSG) {
+                        c->env.counters->protocol_errors++;
+                        snprintf(msg, sizeof(msg), "frame of %u bytes is not a Request", len);
+                        return conn_fail(c, COWD__V1__CODE__INVALID_ARGUMENT, msg);
+                }
+                if (r == -ENOBUFS) {
+                        c->env.counters->oversize_requests++;
+                        return conn_fail(c, COWD__V1__CODE__RESOURCE_EXHAUSTED,
+                                         "request would take too much memory to decode");
+                }
+                if (r < 0)
+                        goto fatal;
+                evbuffer_drain(in, consumed);
+
+                if (evbuffer_get_length(out) >= c->env.limits->output_watermark) {
+                        /*
+                         * The client sends faster than it reads. Stop reading (its
+                         * requests then wait in its own socket buffer) until the
+                         * write callback sees the output drained to the low mark.
+                         */
+                        c->paused = true;
+                        c->env.counters->backpressure_pauses++;
+                        bufferevent_disable(c->bev, EV_READ);
+                        log_debug(c->env.log, "%s: %zu reply bytes unsent; reading paused",
+                                  c->peer, evbuffer_get_length(out));
+                }
+        }
+        return false;
+
+fatal:
+        log_warning(c->env.log, "%s: out of memory; closing", c->peer);
+        conn_destroy(c);
+        return true;
+}
+
+static void conn_on_read(struct bufferevent *bev, void *arg)
+{
+        (void)bev;
+        (void)conn_process_input(arg);
+}
+
+static void conn_on_write(struct bufferevent *bev, void *arg)
+{
+        cow_connection *c = arg;
+
+        if (c->closing) {
+                if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+                        conn_destroy(c);
+                return;
+        }
+        if (c->paused) {
+                c->paused = false;
+                bufferevent_enable(bev, EV_READ);
+                /* Whole frames may already wait in the input: no read event will announce them. */
+                (void)conn_process_input(c);
+        }
+}
+
+static void conn_on_event(struct bufferevent *bev, short events, void *arg)
+{
+        cow_connection *c = arg;
+
+        (void)bev;
+        if (events & BEV_EVENT_TIMEOUT) {
+                c->env.counters->idle_timeouts++;
+                log_debug(c->env.log, "%s: idle for %us; closing", c->peer,
+                          c->env.limits->idle_timeout_s);
+                conn_destroy(c);
+                return;
+        }
+        if (events & BEV_EVENT_ERROR) {
+                log_debug(c->env.log, "%s: %s; closing", c->peer,
+                          evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+                conn_destroy(c);
+                return;
+        }
+        if ((events & BEV_EVENT_EOF) && !c->closing) {
+                /* The client has sent all it will; answer what was whole, then close. */
+                if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+                        log_debug(c->env.log, "%s: EOF inside a frame", c->peer);
+                (void)conn_begin_close(c);
+        }
+}
+
+int cow_connection_new(const struct cow_connection_env *env, evutil_socket_t fd, uint32_t uid,
+                       const char *peer, cow_connection **ret)
+{
+        const struct cow_service_limits *lim = env->limits;
+        cow_connection *c;
+        int r;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->env = *env;
+        c->uid = uid;
+        snprintf(c->peer, sizeof(c->peer), "%s", peer);
+
+        c->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        if (!c->bev) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        bufferevent_setcb(c->bev, conn_on_read, conn_on_write, conn_on_event, c);
+        /*
+         * Input: never hold more than one largest frame, so a client cannot make
+         * the daemon buffer more than it could ever accept.
+         * Output: the write callback fires at a quarter of the watermark, which
+         * is where a paused connection resumes reading.
+         */
+        bufferevent_setwatermark(c->bev, EV_READ, 0,
+                                 (size_t)lim->max_frame_bytes + COW_FRAME_HEADER);
+        bufferevent_setwatermark(c->bev, EV_WRITE, lim->output_watermark / 4, 0);
+        if (lim->idle_timeout_s > 0) {
+                struct timeval tv = { .tv_sec = lim->idle_timeout_s };
+
+                bufferevent_set_timeouts(c->bev, &tv, &tv);
+        }
+        if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        *ret = c;
+        return 0;
+fail:
+        if (c->bev) {
+                /* The caller keeps fd on failure: detach it before freeing. */
+                bufferevent_setfd(c->bev, -1);
+                bufferevent_free(c->bev);
+        }
+        free(c);
+        return r;
+}
+
+void cow_connection_shutdown(cow_connection *conn)
+{
+        if (conn->closing)
+                return;
+        (void)conn_begin_close(conn);
+}
+
+void cow_connection_free(cow_connection *conn)
+{
+        if (!conn)
+                return;
+        conn_destroy(conn);
+}

@@ -1,0 +1,833 @@
+/* SPDX-License-Identifier: MIT */
+#include "dispatch.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifndef COWD_VERSION
+#define COWD_VERSION "unknown"
+#endif
+
+struct cow_dispatcher {
+        cow_engine *engine;
+        const struct cow_service_limits *limits;
+        struct cow_counters *counters;
+        struct timespec started; /* CLOCK_MONOTONIC, for uptime */
+};
+
+int cow_dispatcher_new(cow_engine *engine, const struct cow_service_limits *limits,
+                       struct cow_counters *counters, cow_dispatcher **ret)
+{
+        cow_dispatcher *d = calloc(1, sizeof(*d));
+
+        if (!d)
+                return -ENOMEM;
+        d->engine = engine;
+        d->limits = limits;
+        d->counters = counters;
+        clock_gettime(CLOCK_MONOTONIC, &d->started);
+        *ret = d;
+        return 0;
+}
+
+void cow_dispatcher_free(cow_dispatcher *d)
+{
+        free(d);
+}
+
+/* ---- errors ------------------------------------------------------------------ */
+
+/*
+ * The one table from engine errors to status codes (docs/PROTOCOL.md lists
+ * it). A fault is FAILED_PRECONDITION: the request was well formed, but the
+ * process's memory is not in a state that allows the access; the Fault says
+ * which address and why. A range that is not wholly mapped (mprotect,
+ * madvise) is the same kind of refusal, without a fault: the client has to
+ * map the range before retrying.
+ */
+static Cowd__V1__Code code_for_error(int err)
+{
+        switch (err) {
+        case -ESRCH:
+                return COWD__V1__CODE__NOT_FOUND;
+        case -EINVAL:
+        case -EOVERFLOW:
+                return COWD__V1__CODE__INVALID_ARGUMENT;
+        case -EEXIST:
+                return COWD__V1__CODE__ALREADY_EXISTS;
+        case -EFAULT:
+        case -ENXIO:
+                return COWD__V1__CODE__FAILED_PRECONDITION;
+        case -EOPNOTSUPP:
+                return COWD__V1__CODE__UNIMPLEMENTED;
+        case -ENOMEM:
+        case -ENOSPC:
+        case -EAGAIN:
+        case -EMLINK:
+        case -ENOBUFS:
+                return COWD__V1__CODE__RESOURCE_EXHAUSTED;
+        default:
+                return COWD__V1__CODE__INTERNAL;
+        }
+}
+
+static Cowd__V1__FaultKind fault_kind_to_wire(enum cow_fault_kind kind)
+{
+        switch (kind) {
+        case COW_SEGV_MAPERR:
+                return COWD__V1__FAULT_KIND__SEGV_MAPERR;
+        case COW_SEGV_ACCERR:
+                return COWD__V1__FAULT_KIND__SEGV_ACCERR;
+        case COW_BUS_ADRERR:
+                return COWD__V1__FAULT_KIND__BUS_ADRERR;
+        case COW_FAULT_NONE:
+                break;
+        }
+        return COWD__V1__FAULT_KIND__FAULT_NONE;
+}
+
+/*
+ * Sets the reply for an engine error from operation op on pid (0: no
+ * process involved), counts limit rejections and, for -EFAULT, attaches the
+ * fault. Returns err, so that handlers can "return reply_engine_error(...)".
+ */
+static int reply_engine_error(cow_dispatcher *d, cow_reply *reply, int err, const char *op,
+                              cow_pid pid, const struct cow_fault *fault)
+{
+        Cowd__V1__Code code = code_for_error(err);
+
+        if (err == -EAGAIN)
+                d->counters->proc_limit_rejections++;
+        else if (code == COWD__V1__CODE__RESOURCE_EXHAUSTED)
+                d->counters->engine_limit_rejections++;
+
+        if (err == -EFAULT && fault) {
+                cow_reply_set_status(reply, code, "%s pid %u: %s at 0x%llx", op, pid,
+                                     cow_engine_strerror(err), (unsigned long long)fault->addr);
+                cow_reply_set_fault(reply, fault_kind_to_wire(fault->kind), fault->addr);
+        } else if (pid) {
+                cow_reply_set_status(reply, code, "%s pid %u: %s", op, pid,
+                                     cow_engine_strerror(err));
+        } else {
+                cow_reply_set_status(reply, code, "%s: %s", op, cow_engine_strerror(err));
+        }
+        return err;
+}
+
+/*
+ * Checks that pid exists and that uid may act on it: its owner or uid 0.
+ * Returns 0, or a negative errno with the reply already set.
+ */
+static int proc_authorize(cow_dispatcher *d, cow_reply *reply, uint32_t uid, cow_pid pid,
+                          const char *op)
+{
+        struct cow_proc_info info;
+        int r;
+
+        r = cow_engine_proc_info(d->engine, pid, &info);
+        if (r < 0)
+                return reply_engine_error(d, reply, r, op, pid, NULL);
+        if (uid != 0 && info.owner != uid) {
+                d->counters->permission_denials++;
+                cow_reply_set_status(reply, COWD__V1__CODE__PERMISSION_DENIED,
+                                     "%s pid %u: process belongs to uid %u, not %u", op, pid,
+                                     info.owner, uid);
+                return -EPERM;
+        }
+        return 0;
+}
+
+static int reply_invalid(cow_reply *reply, const char *op, const char *why)
+{
+        cow_reply_set_status(reply, COWD__V1__CODE__INVALID_ARGUMENT, "%s: %s", op, why);
+        return -EINVAL;
+}
+
+/* Allocates and initialises one result message of type T inside reply. */
+#define RESULT_NEW(reply, T, init)                                                   \
+        ({                                                                           \
+                T *result__ = cow_reply_alloc((reply), sizeof(T));                   \
+                if (result__)                                                        \
+                        init(result__);                                              \
+                result__;                                                            \
+        })
+
+/*
+ * Whether s is well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF) without ASCII control characters.
+ * Names travel back to every client in ListProcs, and proto3 decoders reject
+ * a string that is not valid UTF-8: one bad name would otherwise break
+ * listing for everyone.
+ */
+static bool name_is_valid(const char *s)
+{
+        const unsigned char *p = (const unsigned char *)s;
+
+        while (*p) {
+                unsigned char c = *p++;
+                unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+                size_t more;
+
+                if (c < 0x80) {
+                        if (c < 0x20 || c == 0x7f)
+                                return false;
+                        continue;
+                }
+                if (c >= 0xc2 && c <= 0xdf)
+                        more = 1;
+                else if (c >= 0xe0 && c <= 0xef)
+                        more = 2;
+                else if (c >= 0xf0 && c <= 0xf4)
+                        more = 3;
+                else
+                        return false;
+                if (c == 0xe0)
+                        lo = 0xa0; /* overlong below U+0800 */
+                else if (c == 0xed)
+                        hi = 0x9f; /* surrogates U+D800..U+DFFF */
+                else if (c == 0xf0)
+                        lo = 0x90; /* overlong below U+10000 */
+                else if (c == 0xf4)
+                        hi = 0x8f; /* above U+10FFFF */
+                if (*p < lo || *p > hi)
+                        return false;
+                for (size_t i = 0; i < more; i++, p++)
+                        if ((*p & 0xc0) != 0x80)
+                                return false;
+        }
+        return true;
+}
+
+/* ---- handlers ------------------------------------------------------------------ */
+
+/*
+ * Every handle_<op>() follows one contract: check the payload, then the
+ * caller's right to the process, then ask the engine. It always leaves a
+ * complete reply behind (the result when OK, a status saying why otherwise)
+ * and returns 0 or the negative errno of the failure, which only tests and
+ * fuzzers look at. Results are allocated before the engine is called, so
+ * that running out of memory never leaves an operation done but unreported.
+ */
+
+static int handle_hello(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                        const Cowd__V1__HelloRequest *in)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        Cowd__V1__HelloResult *out;
+
+        if (in->protocol_version == COWD__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED)
+                return reply_invalid(reply, "hello", "protocol_version is required");
+
+        /*
+         * A newer client is answered all the same: it learns the daemon's version
+         * from the result and limits itself to what that version knows.
+         */
+        out = RESULT_NEW(reply, Cowd__V1__HelloResult, cowd__v1__hello_result__init);
+        if (!out)
+                goto oom;
+        out->protocol_version = COWD__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+        out->server_version = (char *)COWD_VERSION;
+        out->page_size = cow_engine_page_size(d->engine);
+        out->max_frame_bytes = d->limits->max_frame_bytes;
+        out->uid = uid;
+        out->max_read_bytes = d->limits->max_read_bytes;
+        out->max_page_map_pages = d->limits->max_page_map_pages;
+        resp->result_case = COWD__V1__RESPONSE__RESULT_HELLO;
+        resp->hello = out;
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
+static int handle_spawn(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                        const Cowd__V1__SpawnRequest *in)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        Cowd__V1__SpawnResult *out;
+        cow_pid pid;
+        int r;
+
+        if (strlen(in->name) > COW_NAME_MAX) {
+                d->counters->oversize_requests++;
+                cow_reply_set_status(reply, COWD__V1__CODE__INVALID_ARGUMENT,
+                                     "spawn: name longer than %d bytes", COW_NAME_MAX);
+                return -EINVAL;
+        }
+        if (!name_is_valid(in->name))
+                return reply_invalid(reply, "spawn", "name must be printable UTF-8");
+
+        out = RESULT_NEW(reply, Cowd__V1__SpawnResult, cowd__v1__spawn_result__init);
+        if (!out)
+                goto oom;
+        r = cow_engine_spawn(d->engine, in->name[0] ? in->name : NULL, uid, &pid);
+        if (r < 0)
+                return reply_engine_error(d, reply, r, "spawn", 0, NULL);
+        out->pid = pid;
+        resp->result_case = COWD__V1__RESPONSE__RESULT_SPAWN;
+        resp->spawn = out;
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
+static int handle_fork(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                       const Cowd__V1__ForkRequest *in)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        Cowd__V1__ForkResult *out;
+        cow_pid child;
+        int r;
+
+        r = proc_authorize(d, reply, uid, in->pid, "fork");
+        if (r < 0)
+                return r;
+        out = RESULT_NEW(reply, Cowd__V1__ForkResult, cowd__v1__fork_result__init);
+        if (!out)
+                goto oom;
+        /* The child inherits the parent's owner inside the engine. */
+        r = cow_engine_fork(d->engine, in->pid, &child);
+        if (r < 0)
+                return reply_engine_error(d, reply, r, "fork", in->pid, NULL);
+        out->child_pid = child;
+        resp->result_case = COWD__V1__RESPONSE__RESULT_FORK;
+        resp->fork = out;
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
+static int handle_exit(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                       const Cowd__V1__ExitRequest *in)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        Cowd__V1__ExitResult *out;
+        int r;
+
+        r = proc_authorize(d, reply, uid, in->pid, "exit");
+        if (r < 0)
+                return r;
+        out = RESULT_NEW(reply, Cowd__V1__ExitResult, cowd__v1__exit_result__init);
+        if (!out)
+                goto oom;
+        r = cow_engine_exit(d->engine, in->pid);
+        if (r < 0)
+                return reply_engine_error(d, reply, r, "exit", in->pid, NULL);
+        resp->result_case = COWD__V1__RESPONSE__RESULT_EXIT;
+        resp->exit = out;
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
+static int handle_mmap(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                       const Cowd__V1__MmapRequest *in)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        Cowd__V1__MmapResult *out;
+        struct cow_mmap_args args = { 0 };
+        uint64_t addr;
+        int r;
+
+        if (in->prot & ~(uint32_t)COW_PROT_MASK)
+                return reply_invalid(reply, "mmap", "prot has bits other than read (1) and write (2)");
+        if (in->kind == COWD__V1__MAP_KIND__FILE || in->kind == COWD__V1__MAP_KIND__DEVICE) {
+                cow_reply_set_status(reply, COWD__V1__CODE__UNIMPLEMENTED,
+                                     "mmap: file and device mappings are not supported");
+                return -EOPNOTSUPP;
+        }
+        if (in->kind != COWD__V1__MAP_KIND__ANONYMOUS)
+                return reply_invalid(reply, "mmap", "unknown mapping kind");
+        if (in->path[0] || in->offset)
+                return reply_invalid(reply, "mmap", "an anonymous mapping takes no path or offset");
+
+        r = proc_authorize(d, reply, uid, in->pid, "mmap");
+        if (r < 0)
+                return r;
+        out = RESULT_NEW(reply, Cowd__V1__MmapResult, cowd__v1__mmap_result__init);
+        if (!out)
+                goto oom;
+        args.addr = in->addr;
+        args.length = in->length;
+        args.prot = in->prot;
+        args.shared = in->shared;
+        args.fixed = in->fixed;
+        args.kind = COW_MAP_ANONYMOUS;
+        r = cow_engine_mmap(d->engine, in->pid, &args, &addr);
+        if (r < 0)
+                return reply_engine_error(d, reply, r, "mmap", in->pid, NULL);
+        out->addr = addr;
+        resp->result_case = COWD__V1__RESPONSE__RESULT_MMAP;
+        resp->mmap = out;
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
+static int handle_munmap(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                         const Cowd__V1__MunmapRequest *in)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        Cowd__V1__MunmapResult *out;
+        int r;
+
+        r = proc_authorize(d, reply, uid, in->pid, "munmap");
+        if (r < 0)
+                return r;
+        out = RESULT_NEW(reply, Cowd__V1__MunmapResult, cowd__v1__munmap_result__init);
+        if (!out)
+                goto oom;
+        r = cow_engine_munmap(d->engine, in->pid, in->addr, in->length);
+        if (r < 0)
+                return reply_engine_error(d, reply, r, "munmap", in->pid, NULL);
+        resp->result_case = COWD__V1__RESPONSE__RESULT_MUNMAP;
+        resp->munmap = out;
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
+static int handle_mprotect(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                           const Cowd__V1__MprotectRequest *in)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        Cowd__V1__MprotectResult *out;
+        int r;
+
+        if (in->prot & ~(uint32_t)COW_PROT_MASK)
+                return reply_invalid(reply, "mprotect",
+                                     "prot has bits other than read (1) and write (2)");
+        r = proc_authorize(d, reply, uid, in->pid, "mprotect");
+        if (r < 0)
+                return r;
+        out = RESULT_NEW(reply, Cowd__V1__MprotectResult, cowd__v1__mprotect_result__init);
+        if (!out)
+                goto oom;
+        r = cow_engine_mprotect(d->engine, in->pid, in->addr, in->length, in->prot);
+        if (r < 0)
+                return reply_engine_error(d, reply, r, "mprotect", in->pid, NULL);
+        resp->result_case = COWD__V1__RESPONSE__RESULT_MPROTECT;
+        resp->mprotect = out;
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
+static int handle_madvise(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                          const Cowd__V1__MadviseRequest *in)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        Cowd__V1__MadviseResult *out;
+        enum cow_advice advice;
+        int r;
+
+        switch (in->advice) {
+        case COWD__V1__ADVICE__ADVICE_NORMAL:
+                advice = COW_MADV_NORMAL;
+                break;
+        case COWD__V1__ADVICE__ADVICE_DONTNEED:
+                advice = COW_MADV_DONTNEED;
+                break;
+        default:
+                return reply_invalid(reply, "madvise", "unknown advice");
+        }
+        r = proc_authorize(d, reply, uid, in->pid, "madvise");
+        if (r < 0)
+                return r;
+        out = RESULT_NEW(reply, Cowd__V1__MadviseResult, cowd__v1__madvise_result__init);
+        if (!out)
+                goto oom;
+        r = cow_engine_madvise(d->engine, in->pid, in->addr, in->length, advice);
+        if (r < 0)
+                return reply_engine_error(d, reply, r, "madvise", in->pid, NULL);
+        resp->result_case = COWD__V1__RESPONSE__RESULT_MADVISE;
+        resp->madvise = out;
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
+static int handle_read(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                       const Cowd__V1__ReadRequest *in)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        Cowd__V1__ReadResult *out;
+        struct cow_fault fault = { 0 };
+        uint8_t *data = NULL;
+        int r;
+
+        /* Judged before anything is allocated: the length is the client's to choose. */
+        if (in->length > d->limits->max_read_bytes) {
+                d->counters->oversize_requests++;
+                cow_reply_set_status(reply, COWD__V1__CODE__RESOURCE_EXHAUSTED,
+                                     "read: length %llu exceeds the limit of %llu bytes",
+                                     (unsigned long long)in->length,
+                                     (unsigned long long)d->limits->max_read_bytes);
+                return -E2BIG;
+        }
+        r = proc_authorize(d, reply, uid, in->pid, "read");
+        if (r < 0)
+                return r;
+        out = RESULT_NEW(reply, Cowd__V1__ReadResult, cowd__v1__read_result__init);
+        if (!out)
+                goto oom;
+        /* A zero-length read touches nothing and succeeds, as read(2) does. */
+        if (in->length > 0) {
+                data = cow_reply_alloc(reply, in->length);
+                if (!data)
+                        goto oom;
+                r = cow_engine_read(d->engine, in->pid, in->addr, data, in->length, &fault);
+                if (r < 0)
+                        return reply_engine_error(d, reply, r, "read", in->pid, &fault);
+        }
+        out->data.data = data;
+        out->data.len = in->length;
+        resp->result_case = COWD__V1__RESPONSE__RESULT_READ;
+        resp->read = out;
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
+static int handle_write(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                        const Cowd__V1__WriteRequest *in)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        Cowd__V1__WriteResult *out;
+        struct cow_fault fault = { 0 };
+        int r;
+
+        /* The data came in one frame, so max_frame_bytes already bounds it. */
+        r = proc_authorize(d, reply, uid, in->pid, "write");
+        if (r < 0)
+                return r;
+        out = RESULT_NEW(reply, Cowd__V1__WriteResult, cowd__v1__write_result__init);
+        if (!out)
+                goto oom;
+        if (in->data.len > 0) {
+                r = cow_engine_write(d->engine, in->pid, in->addr, in->data.data, in->data.len,
+                                     &fault);
+                if (r < 0)
+                        return reply_engine_error(d, reply, r, "write", in->pid, &fault);
+        }
+        resp->result_case = COWD__V1__RESPONSE__RESULT_WRITE;
+        resp->write = out;
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
+static int handle_proc_stats(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                             const Cowd__V1__ProcStatsRequest *in)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        Cowd__V1__ProcStats *out;
+        struct cow_proc_stats st;
+        struct cow_proc_info info;
+        char *name;
+        int r;
+
+        r = proc_authorize(d, reply, uid, in->pid, "proc_stats");
+        if (r < 0)
+                return r;
+        out = RESULT_NEW(reply, Cowd__V1__ProcStats, cowd__v1__proc_stats__init);
+        name = cow_reply_alloc(reply, sizeof(info.name));
+        if (!out || !name)
+                goto oom;
+        r = cow_engine_proc_stats(d->engine, in->pid, &st);
+        if (r >= 0)
+                r = cow_engine_proc_info(d->engine, in->pid, &info);
+        if (r < 0)
+                return reply_engine_error(d, reply, r, "proc_stats", in->pid, NULL);
+
+        memcpy(name, info.name, sizeof(info.name));
+        name[sizeof(info.name) - 1] = '\0';
+        out->pid = st.pid;
+        out->ppid = st.ppid;
+        out->vsize_bytes = st.vsize_bytes;
+        out->rss_pages = st.rss_pages;
+        out->pss_bytes = st.pss_bytes;
+        out->uss_pages = st.uss_pages;
+        out->shared_pages = st.shared_pages;
+        out->zero_pages = st.zero_pages;
+        out->maps = st.maps;
+        out->faults_zero_map = st.faults_zero_map;
+        out->faults_zero_fill = st.faults_zero_fill;
+        out->faults_cow_copy = st.faults_cow_copy;
+        out->faults_cow_reuse = st.faults_cow_reuse;
+        out->faults_segv = st.faults_segv;
+        out->tlb_hits = st.tlb_hits;
+        out->tlb_misses = st.tlb_misses;
+        out->pt_bytes = st.pt_bytes;
+        out->name = name;
+        out->owner_uid = info.owner;
+        resp->result_case = COWD__V1__RESPONSE__RESULT_PROC_STATS;
+        resp->proc_stats = out;
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
+static int handle_sys_stats(cow_dispatcher *d, cow_reply *reply)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        const struct cow_counters *c = d->counters;
+        Cowd__V1__SysStats *out;
+        struct cow_sys_stats st;
+        struct timespec now;
+
+        out = RESULT_NEW(reply, Cowd__V1__SysStats, cowd__v1__sys_stats__init);
+        if (!out)
+                goto oom;
+        cow_engine_sys_stats(d->engine, &st);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+
+        out->page_size = st.page_size;
+        out->frames_total = st.frames_total;
+        out->frames_used = st.frames_used;
+        out->frames_free = st.frames_free;
+        out->zero_page_maps = st.zero_page_maps;
+        out->cow_copies = st.cow_copies;
+        out->cow_reuses = st.cow_reuses;
+        out->zero_fills = st.zero_fills;
+        out->zero_maps = st.zero_maps;
+        out->segv_faults = st.segv_faults;
+        out->bytes_saved = st.bytes_saved;
+        out->pt_bytes = st.pt_bytes;
+        out->pt_nodes = st.pt_nodes;
+        out->procs = st.procs;
+        out->procs_created = st.procs_created;
+        out->tlb_hits = st.tlb_hits;
+        out->tlb_misses = st.tlb_misses;
+        out->frame_meta_bytes = st.frame_meta_bytes;
+
+        out->connections = c->connections;
+        out->connections_total = c->connections_total;
+        out->requests_total = c->requests_total;
+        out->rejected_connections = c->rejected_connections;
+        out->oversize_frames = c->oversize_frames;
+        out->protocol_errors = c->protocol_errors;
+        out->idle_timeouts = c->idle_timeouts;
+        out->backpressure_pauses = c->backpressure_pauses;
+        out->proc_limit_rejections = c->proc_limit_rejections;
+        out->uptime_seconds = (uint64_t)(now.tv_sec - d->started.tv_sec);
+        out->oversize_requests = c->oversize_requests;
+        out->engine_limit_rejections = c->engine_limit_rejections;
+        out->permission_denials = c->permission_denials;
+        resp->result_case = COWD__V1__RESPONSE__RESULT_SYS_STATS;
+        resp->sys_stats = out;
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
+static int handle_page_map(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                           const Cowd__V1__PageMapRequest *in)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        uint64_t page_size = cow_engine_page_size(d->engine);
+        Cowd__V1__PageMapResult *out;
+        Cowd__V1__PageEntry *entries, **list;
+        struct cow_page_info *info;
+        uint64_t npages;
+        int r;
+
+        /* Rounded up without overflowing for lengths near 2^64. */
+        npages = in->length / page_size + (in->length % page_size != 0);
+        if (npages > d->limits->max_page_map_pages) {
+                d->counters->oversize_requests++;
+                cow_reply_set_status(reply, COWD__V1__CODE__RESOURCE_EXHAUSTED,
+                                     "page_map: %llu pages exceed the limit of %u",
+                                     (unsigned long long)npages, d->limits->max_page_map_pages);
+                return -E2BIG;
+        }
+        r = proc_authorize(d, reply, uid, in->pid, "page_map");
+        if (r < 0)
+                return r;
+
+        out = RESULT_NEW(reply, Cowd__V1__PageMapResult, cowd__v1__page_map_result__init);
+        info = cow_reply_alloc(reply, npages * sizeof(*info));
+        entries = cow_reply_alloc(reply, npages * sizeof(*entries));
+        list = cow_reply_alloc(reply, npages * sizeof(*list));
+        if (!out || !info || !entries || !list)
+                goto oom;
+        if (npages > 0) {
+                r = cow_engine_page_map(d->engine, in->pid, in->addr, npages, info);
+                if (r < 0)
+                        return reply_engine_error(d, reply, r, "page_map", in->pid, NULL);
+        }
+        for (uint64_t i = 0; i < npages; i++) {
+                Cowd__V1__PageEntry *e = &entries[i];
+                uint32_t f = info[i].flags;
+
+                cowd__v1__page_entry__init(e);
+                e->addr = info[i].addr;
+                e->mapped = !!(f & COW_PAGE_MAPPED);
+                e->present = !!(f & COW_PAGE_PRESENT);
+                e->frame = info[i].frame;
+                e->writable = !!(f & COW_PAGE_WRITABLE);
+                e->cow = !!(f & COW_PAGE_COW);
+                e->zero = !!(f & COW_PAGE_ZERO);
+                e->sharers = info[i].sharers;
+                e->in_tlb = !!(f & COW_PAGE_IN_TLB);
+                e->prot = info[i].prot;
+                e->shared = !!(f & COW_PAGE_SHARED);
+                list[i] = e;
+        }
+        out->page_size = (uint32_t)page_size;
+        out->n_pages = npages;
+        out->pages = list;
+        resp->result_case = COWD__V1__RESPONSE__RESULT_PAGE_MAP;
+        resp->page_map = out;
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
+/*
+ * Lists every live process, whoever owns it, as ps(1) does: names, sizes
+ * and owners are not secrets, and an operator needs to see who holds the
+ * memory. Acting on a process still needs ownership. One reply carries at
+ * most max_list_procs processes; next_pid says where to continue.
+ */
+static int handle_list_procs(cow_dispatcher *d, cow_reply *reply,
+                             const Cowd__V1__ListProcsRequest *in)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        uint32_t cap = d->limits->max_list_procs;
+        Cowd__V1__ListProcsResult *out;
+        Cowd__V1__ProcInfo *procs, **list;
+        struct cow_proc_info info;
+        char *names;
+        cow_pid pid, first;
+        size_t n = 0;
+        int r;
+
+        first = cow_engine_proc_next(d->engine, in->start_pid > 0 ? in->start_pid - 1 : 0);
+        /* Count first, so that one allocation of the right size serves. */
+        for (pid = first; pid && n < cap; pid = cow_engine_proc_next(d->engine, pid))
+                n++;
+
+        out = RESULT_NEW(reply, Cowd__V1__ListProcsResult, cowd__v1__list_procs_result__init);
+        procs = cow_reply_alloc(reply, n * sizeof(*procs));
+        list = cow_reply_alloc(reply, n * sizeof(*list));
+        names = cow_reply_alloc(reply, n * sizeof(info.name));
+        if (!out || !procs || !list || !names)
+                goto oom;
+
+        n = 0;
+        for (pid = first; pid && n < cap; pid = cow_engine_proc_next(d->engine, pid)) {
+                Cowd__V1__ProcInfo *p = &procs[n];
+                char *name = names + n * sizeof(info.name);
+
+                r = cow_engine_proc_info(d->engine, pid, &info);
+                if (r < 0)
+                        return reply_engine_error(d, reply, r, "list_procs", pid, NULL);
+                cowd__v1__proc_info__init(p);
+                memcpy(name, info.name, sizeof(info.name));
+                name[sizeof(info.name) - 1] = '\0';
+                p->pid = info.pid;
+                p->ppid = info.ppid;
+                p->name = name;
+                p->rss_pages = info.rss_pages;
+                p->owner_uid = info.owner;
+                list[n++] = p;
+        }
+        out->n_procs = n;
+        out->procs = list;
+        out->next_pid = pid; /* 0 when the walk ran off the end */
+        resp->result_case = COWD__V1__RESPONSE__RESULT_LIST_PROCS;
+        resp->list_procs = out;
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
+/* ---- the switch ------------------------------------------------------------------ */
+
+int cow_dispatch(cow_dispatcher *d, uint32_t uid, const Cowd__V1__Request *req,
+                 cow_reply **ret_reply)
+{
+        cow_reply *reply = NULL;
+        int r;
+
+        r = cow_reply_new(req->id, &reply);
+        if (r < 0)
+                return r;
+        d->counters->requests_total++;
+
+        /*
+         * Handlers set the reply for every outcome; their return value only
+         * tells a fuzzer or a test whether the op succeeded, so it is not
+         * needed here.
+         */
+        switch (req->op_case) {
+        case COWD__V1__REQUEST__OP_HELLO:
+                (void)handle_hello(d, reply, uid, req->hello);
+                break;
+        case COWD__V1__REQUEST__OP_SPAWN:
+                (void)handle_spawn(d, reply, uid, req->spawn);
+                break;
+        case COWD__V1__REQUEST__OP_FORK:
+                (void)handle_fork(d, reply, uid, req->fork);
+                break;
+        case COWD__V1__REQUEST__OP_EXIT:
+                (void)handle_exit(d, reply, uid, req->exit);
+                break;
+        case COWD__V1__REQUEST__OP_MMAP:
+                (void)handle_mmap(d, reply, uid, req->mmap);
+                break;
+        case COWD__V1__REQUEST__OP_MUNMAP:
+                (void)handle_munmap(d, reply, uid, req->munmap);
+                break;
+        case COWD__V1__REQUEST__OP_MPROTECT:
+                (void)handle_mprotect(d, reply, uid, req->mprotect);
+                break;
+        case COWD__V1__REQUEST__OP_MADVISE:
+                (void)handle_madvise(d, reply, uid, req->madvise);
+                break;
+        case COWD__V1__REQUEST__OP_READ:
+                (void)handle_read(d, reply, uid, req->read);
+                break;
+        case COWD__V1__REQUEST__OP_WRITE:
+                (void)handle_write(d, reply, uid, req->write);
+                break;
+        case COWD__V1__REQUEST__OP_PROC_STATS:
+                (void)handle_proc_stats(d, reply, uid, req->proc_stats);
+                break;
+        case COWD__V1__REQUEST__OP_SYS_STATS:
+                (void)handle_sys_stats(d, reply);
+                break;
+        case COWD__V1__REQUEST__OP_PAGE_MAP:
+                (void)handle_page_map(d, reply, uid, req->page_map);
+                break;
+        case COWD__V1__REQUEST__OP_LIST_PROCS:
+                (void)handle_list_procs(d, reply, req->list_procs);
+                break;
+        case COWD__V1__REQUEST__OP__NOT_SET:
+        default:
+                /* No op, or one added to the protocol after this daemon was built. */
+                cow_reply_set_status(reply, COWD__V1__CODE__UNIMPLEMENTED,
+                                     "unknown or missing operation");
+                break;
+        }
+
+        *ret_reply = reply;
+        return 0;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Turns one decoded request into one reply, against the engine.
+ *
+ * No I/O and no protobuf encoding: the caller decodes (codec.h), dispatches
+ * and packs the reply, so a fuzzer can drive framer, codec and dispatch in
+ * one process. Ownership is enforced here: a process belongs to the uid that
+ * spawned it, its forks inherit that uid, and only its owner or uid 0 may act
+ * on it.
+ */
+#ifndef COWD_SERVICE_DISPATCH_H
+#define COWD_SERVICE_DISPATCH_H
+
+#include <stdint.h>
+
+#include <cowd/engine.h>
+
+#include "cowd.pb-c.h"
+#include "counters.h"
+#include "service_limits.h"
+#include "reply.h"
+
+typedef struct cow_dispatcher cow_dispatcher;
+
+/*
+ * Creates a dispatcher over engine. limits and counters are borrowed and
+ * must outlive it; counters is where rejections are counted and where
+ * SysStats reads the service's figures from.
+ */
+int cow_dispatcher_new(cow_engine *engine, const struct cow_service_limits *limits,
+                       struct cow_counters *counters, cow_dispatcher **ret);
+
+/* Accepts NULL. */
+void cow_dispatcher_free(cow_dispatcher *d);
+
+/*
+ * Answers req on behalf of uid. Every outcome, failures included, is a reply
+ * with a status; the call itself fails only with -ENOMEM when not even an
+ * error reply could be made.
+ */
+int cow_dispatch(cow_dispatcher *d, uint32_t uid, const Cowd__V1__Request *req,
+                 cow_reply **ret_reply);
+
+#endif /* COWD_SERVICE_DISPATCH_H */

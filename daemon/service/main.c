@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cowd: reads its configuration, builds the engine and the server on one
+ * event loop, runs until SIGTERM or SIGINT, then takes everything down in
+ * the reverse order it was set up.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <systemd/sd-daemon.h>
+
+#include <cowd/engine.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+/* Longest a graceful stop waits for clients to take their last replies. */
+#define DRAIN_SECONDS 5
+
+/* What the signal and timer callbacks need; lives on main()'s stack. */
+struct daemon_state {
+        struct event_base *base;
+        cow_server *server;
+        const cow_log *log;
+        struct event *drain_deadline;
+        bool stopping;
+};
+
+static void on_drained(void *arg)
+{
+        struct daemon_state *st = arg;
+
+        event_base_loopexit(st->base, NULL);
+}
+
+static void on_drain_deadline(evutil_socket_t fd, short events, void *arg)
+{
+        struct daemon_state *st = arg;
+
+        (void)fd;
+        (void)events;
+        log_warning(st->log, "%u connections still busy after %ds; closing them",
+                    cow_server_connections(st->server), DRAIN_SECONDS);
+        event_base_loopbreak(st->base);
+}
+
+/*
+ * The first SIGTERM or SIGINT stops accepting and lets replies in flight go
+ * out (for at most DRAIN_SECONDS); a second one stops at once.
+ */
+static void on_signal(evutil_socket_t sig, short events, void *arg)
+{
+        struct daemon_state *st = arg;
+        struct timeval tv = { .tv_sec = DRAIN_SECONDS };
+
+        (void)events;
+        if (st->stopping) {
+                log_info(st->log, "%s again; stopping now", strsignal((int)sig));
+                event_base_loopbreak(st->base);
+                return;
+        }
+        st->stopping = true;
+        log_info(st->log, "%s; stopping", strsignal((int)sig));
+        (void)sd_notify(0, "STOPPING=1");
+        evtimer_add(st->drain_deadline, &tv);
+        cow_server_shutdown(st->server, on_drained, st);
+}
+
+int main(int argc, char **argv)
+{
+        struct daemon_state st = { 0 };
+        struct cow_config cfg;
+        struct sigaction sa = { .sa_handler = SIG_IGN };
+        struct event *sigterm = NULL, *sigint = NULL;
+        cow_log *log = NULL;
+        cow_engine *engine = NULL;
+        cow_server *server = NULL;
+        struct event_base *base = NULL;
+        char err[1024];
+        int exit_code = EXIT_FAILURE;
+        int r;
+
+        r = cow_config_parse(&cfg, argc, argv, err, sizeof(err));
+        if (r == COW_CONFIG_EXIT) {
+                exit_code = EXIT_SUCCESS;
+                goto out;
+        }
+        if (r < 0) {
+                fprintf(stderr, "cowd: %s\n", err);
+                goto out;
+        }
+
+        /* A client that goes away mid-reply must cost an EPIPE, not the daemon. */
+        sigaction(SIGPIPE, &sa, NULL);
+
+        r = cow_log_new(cfg.log_level, &log);
+        if (r < 0) {
+                fprintf(stderr, "cowd: %s\n", strerror(-r));
+                goto out;
+        }
+        r = cow_engine_new(&cfg.engine, &engine);
+        if (r < 0) {
+                log_error(log, "cannot create the engine: %s", cow_engine_strerror(r));
+                goto out;
+        }
+        base = event_base_new();
+        if (!base) {
+                log_error(log, "cannot create the event loop");
+                goto out;
+        }
+        r = cow_server_new(base, &cfg, engine, log, &server);
+        if (r < 0) {
+                log_error(log, "cannot create the server: %s", strerror(-r));
+                goto out;
+        }
+        r = cow_server_listen(server);
+        if (r < 0)
+                goto out; /* the server said why */
+
+        st.base = base;
+        st.server = server;
+        st.log = log;
+        st.drain_deadline = evtimer_new(base, on_drain_deadline, &st);
+        sigterm = evsignal_new(base, SIGTERM, on_signal, &st);
+        sigint = evsignal_new(base, SIGINT, on_signal, &st);
+        if (!st.drain_deadline || !sigterm || !sigint || event_add(sigterm, NULL) < 0 ||
+            event_add(sigint, NULL) < 0) {
+                log_error(log, "cannot set up signal handling");
+                goto out;
+        }
+
+        (void)sd_notify(0, "READY=1");
+        log_info(log, "ready: %llu bytes of memory, %u-byte pages",
+                 (unsigned long long)cfg.engine.mem_bytes, cfg.engine.page_size);
+
+        if (event_base_dispatch(base) < 0) {
+                log_error(log, "event loop failed");
+                goto out;
+        }
+        exit_code = EXIT_SUCCESS;
+out:
+        if (sigint)
+                event_free(sigint);
+        if (sigterm)
+                event_free(sigterm);
+        if (st.drain_deadline)
+                event_free(st.drain_deadline);
+        cow_server_free(server);
+        if (base)
+                event_base_free(base);
+        cow_engine_free(engine);
+        if (exit_code == EXIT_SUCCESS && log)
+                log_info(log, "stopped");
+        cow_log_free(log);
+        /* Leaves no libevent allocations behind for leak checkers to report. */
+        libevent_global_shutdown();
+        return exit_code;
+}

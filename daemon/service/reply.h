@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A response under construction, and the memory it points into.
+ *
+ * protobuf-c leaves the ownership of a message built by hand to its builder.
+ * A reply gives every part of one Response (results, strings, byte buffers,
+ * repeated fields) a single owner: parts come from cow_reply_alloc() and all
+ * go away with cow_reply_free(). Nothing here is decoded, so nothing here is
+ * ever passed to __free_unpacked.
+ */
+#ifndef COWD_SERVICE_REPLY_H
+#define COWD_SERVICE_REPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cowd.pb-c.h"
+
+typedef struct cow_reply cow_reply;
+
+/* Longest status message; longer ones are cut. */
+#define COW_REPLY_MESSAGE_MAX 256
+
+/* Creates a reply to request id, with status OK and no result. */
+int cow_reply_new(uint64_t id, cow_reply **ret);
+
+/*
+ * A reply with a status other than OK and no result, for answers that no
+ * handler gives (a bad frame, a refused connection). Returns 0 or -ENOMEM.
+ */
+int cow_reply_new_error(uint64_t id, Cowd__V1__Code code, const char *message, cow_reply **ret);
+
+/* Frees the reply and every part allocated for it. Accepts NULL. */
+void cow_reply_free(cow_reply *reply);
+
+/* The message, for filling in results and for packing. */
+Cowd__V1__Response *cow_reply_response(cow_reply *reply);
+
+/*
+ * size bytes that live as long as the reply, zeroed. Returns NULL when out
+ * of memory; callers then answer with cow_reply_fail_oom().
+ */
+void *cow_reply_alloc(cow_reply *reply, size_t size);
+
+/*
+ * Sets the status code and a printf-style message, and drops any result set
+ * so far: a reply that is not OK carries no result. Returns 0 or -ENOMEM
+ * (the code is set even then, only the message is lost).
+ */
+int cow_reply_set_status(cow_reply *reply, Cowd__V1__Code code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* Attaches a fault (kind and first faulting address) to the reply. */
+void cow_reply_set_fault(cow_reply *reply, Cowd__V1__FaultKind kind, uint64_t addr);
+
+/* Sets status INTERNAL without allocating: the way out when an allocation failed. */
+void cow_reply_fail_oom(cow_reply *reply);
+
+/* The status code set so far. */
+Cowd__V1__Code cow_reply_code(const cow_reply *reply);
+
+#endif /* COWD_SERVICE_REPLY_H */

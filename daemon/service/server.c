@@ -1,0 +1,546 @@
+/* SPDX-License-Identifier: MIT */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "codec.h"
+#include "connection.h"
+#include "counters.h"
+#include "dispatch.h"
+#include "endpoint.h"
+#include "frame.h"
+#include "service_limits.h"
+#include "reply.h"
+
+/* How long a listener rests after accept() fails (out of descriptors, say). */
+#define ACCEPT_RETRY_SECONDS 1
+
+/* The server's record of one open connection; a doubly linked list. */
+struct conn_node {
+        struct conn_node *prev, *next;
+        cow_server *server;
+        cow_connection *conn;
+};
+
+enum listener_kind {
+        LISTENER_UNIX,
+        LISTENER_TCP,
+};
+
+struct cow_server {
+        struct event_base *base;
+        const struct cow_config *cfg;
+        const cow_log *log;
+        cow_engine *engine;
+        struct cow_service_limits limits;
+        struct cow_counters counters;
+        cow_dispatcher *dispatcher;
+
+        struct evconnlistener *unix_listener;
+        struct evconnlistener *tcp_listener;
+        struct event *accept_retry; /* re-enables listeners after accept errors */
+        char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        bool socket_created; /* ours to unlink */
+
+        struct conn_node *conns;
+        bool shutting_down;
+        void (*on_drained)(void *arg);
+        void *drained_arg;
+};
+
+int cow_server_new(struct event_base *base, const struct cow_config *cfg, cow_engine *engine,
+                   const cow_log *log, cow_server **ret)
+{
+        cow_server *s;
+        int r;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->base = base;
+        s->cfg = cfg;
+        s->log = log;
+        s->engine = engine;
+        cow_service_limits_init(&s->limits, cfg);
+
+        r = cow_dispatcher_new(engine, &s->limits, &s->counters, &s->dispatcher);
+        if (r < 0)
+                goto fail;
+        *ret = s;
+        return 0;
+fail:
+        cow_server_free(s);
+        return r;
+}
+
+/* ---- connections -------------------------------------------------------------- */
+
+static void server_on_conn_close(cow_connection *conn, void *userdata)
+{
+        struct conn_node *node = userdata;
+        cow_server *s = node->server;
+
+        (void)conn;
+        if (node->prev)
+                node->prev->next = node->next;
+        else
+                s->conns = node->next;
+        if (node->next)
+                node->next->prev = node->prev;
+        free(node);
+        s->counters.connections--;
+
+        if (s->shutting_down && !s->conns && s->on_drained) {
+                void (*cb)(void *) = s->on_drained;
+
+                s->on_drained = NULL;
+                cb(s->drained_arg);
+        }
+}
+
+/*
+ * Answers a connection over max_connections with one UNAVAILABLE reply
+ * (id 0) and closes it. The reply is a few dozen bytes, far below any socket
+ * buffer, so one non-blocking send either delivers it or the peer is gone.
+ */
+static void server_refuse(cow_server *s, evutil_socket_t fd, const char *peer)
+{
+        cow_reply *reply = NULL;
+        uint8_t buf[256];
+        size_t size;
+
+        s->counters.rejected_connections++;
+        log_info(s->log, "%s: refused, %u connections open (max_connections)", peer,
+                 s->limits.max_connections);
+        if (cow_reply_new_error(0, COWD__V1__CODE__UNAVAILABLE,
+                                "too many connections (max_connections); try again later",
+                                &reply) < 0)
+                goto out;
+        size = cow_codec_response_size(cow_reply_response(reply));
+        if (COW_FRAME_HEADER + size > sizeof(buf))
+                goto out;
+        cow_frame_header((uint32_t)size, buf);
+        cow_codec_response_pack(cow_reply_response(reply), buf + COW_FRAME_HEADER);
+        (void)send(fd, buf, COW_FRAME_HEADER + size, MSG_NOSIGNAL | MSG_DONTWAIT);
+out:
+        cow_reply_free(reply);
+        close(fd);
+}
+
+/* Admits fd as a connection for uid, or refuses it. Always takes fd. */
+static void server_admit(cow_server *s, evutil_socket_t fd, uint32_t uid, const char *peer)
+{
+        struct cow_connection_env env;
+        struct conn_node *node;
+        int r;
+
+        if (s->shutting_down) {
+                close(fd);
+                return;
+        }
+        if (s->counters.connections >= s->limits.max_connections) {
+                server_refuse(s, fd, peer);
+                return;
+        }
+        node = calloc(1, sizeof(*node));
+        if (!node) {
+                close(fd);
+                return;
+        }
+        node->server = s;
+        env = (struct cow_connection_env){
+                .base = s->base,
+                .dispatcher = s->dispatcher,
+                .limits = &s->limits,
+                .counters = &s->counters,
+                .log = s->log,
+                .on_close = server_on_conn_close,
+                .userdata = node,
+        };
+        r = cow_connection_new(&env, fd, uid, peer, &node->conn);
+        if (r < 0) {
+                log_warning(s->log, "%s: cannot serve: %s", peer, strerror(-r));
+                free(node);
+                close(fd);
+                return;
+        }
+        node->next = s->conns;
+        if (s->conns)
+                s->conns->prev = node;
+        s->conns = node;
+        s->counters.connections++;
+        s->counters.connections_total++;
+        log_debug(s->log, "%s: connected", peer);
+}
+
+static void server_on_unix_accept(struct evconnlistener *l, evutil_socket_t fd,
+                                  struct sockaddr *sa, int socklen, void *arg)
+{
+        cow_server *s = arg;
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        char peer[96];
+
+        (void)l;
+        (void)sa;
+        (void)socklen;
+        /* The kernel's word for who is on the other end: the uid ownership rests on. */
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+                log_warning(s->log, "unix connection without credentials: %s", strerror(errno));
+                close(fd);
+                return;
+        }
+        snprintf(peer, sizeof(peer), "unix pid %ld uid %u", (long)cred.pid, (unsigned)cred.uid);
+        server_admit(s, fd, (uint32_t)cred.uid, peer);
+}
+
+/*
+ * TCP carries no credentials. Until the protocol has authentication, a TCP
+ * client acts as the uid the daemon runs as (docs/PROTOCOL.md says so), and
+ * the listener binds to loopback unless configured otherwise.
+ */
+static void server_on_tcp_accept(struct evconnlistener *l, evutil_socket_t fd,
+                                 struct sockaddr *sa, int socklen, void *arg)
+{
+        cow_server *s = arg;
+        char host[INET6_ADDRSTRLEN] = "?", serv[16] = "?";
+        char peer[96];
+
+        (void)l;
+        (void)getnameinfo(sa, (socklen_t)socklen, host, sizeof(host), serv, sizeof(serv),
+                          NI_NUMERICHOST | NI_NUMERICSERV);
+        snprintf(peer, sizeof(peer), "tcp %s port %s", host, serv);
+        server_admit(s, fd, (uint32_t)geteuid(), peer);
+}
+
+static void server_on_accept_retry(evutil_socket_t fd, short events, void *arg)
+{
+        cow_server *s = arg;
+
+        (void)fd;
+        (void)events;
+        if (s->unix_listener)
+                evconnlistener_enable(s->unix_listener);
+        if (s->tcp_listener)
+                evconnlistener_enable(s->tcp_listener);
+}
+
+/*
+ * accept() failed, typically EMFILE. The listening socket stays readable, so
+ * going on would spin; rest the listeners for a moment instead.
+ */
+static void server_on_accept_error(struct evconnlistener *l, void *arg)
+{
+        cow_server *s = arg;
+        struct timeval tv = { .tv_sec = ACCEPT_RETRY_SECONDS };
+
+        log_warning(s->log, "accept: %s; pausing new connections for %ds",
+                    strerror(EVUTIL_SOCKET_ERROR()), ACCEPT_RETRY_SECONDS);
+        evconnlistener_disable(l);
+        if (s->accept_retry)
+                evtimer_add(s->accept_retry, &tv);
+}
+
+/*
+ * Wraps fd, a socket already listening, in a listener. Both the sockets the
+ * server binds and any handed over by a service manager come through here.
+ * Takes fd on success.
+ */
+static int server_add_listener(cow_server *s, evutil_socket_t fd, enum listener_kind kind)
+{
+        struct evconnlistener *l;
+
+        l = evconnlistener_new(s->base,
+                               kind == LISTENER_UNIX ? server_on_unix_accept : server_on_tcp_accept,
+                               s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+        if (!l)
+                return -ENOMEM;
+        evconnlistener_set_error_cb(l, server_on_accept_error);
+        if (kind == LISTENER_UNIX)
+                s->unix_listener = l;
+        else
+                s->tcp_listener = l;
+        return 0;
+}
+
+/* ---- the Unix socket ------------------------------------------------------------ */
+
+static bool env_is_set(const char *name)
+{
+        const char *v = getenv(name);
+
+        return v && *v;
+}
+
+/*
+ * Makes sure dir is a directory only its owner (us) can enter: the /tmp
+ * fallback is shared with every user, who could otherwise pre-create it and
+ * watch or replace the socket.
+ */
+static int server_make_private_dir(cow_server *s, const char *dir)
+{
+        struct stat st;
+
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                log_error(s->log, "cannot create %s: %s", dir, strerror(errno));
+                return -errno;
+        }
+        if (lstat(dir, &st) < 0) {
+                log_error(s->log, "cannot examine %s: %s", dir, strerror(errno));
+                return -errno;
+        }
+        if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 0077)) {
+                log_error(s->log, "%s must be a directory owned by uid %u with mode 0700", dir,
+                          (unsigned)geteuid());
+                return -EPERM;
+        }
+        return 0;
+}
+
+/*
+ * Removes a socket file left behind by a daemon that is no longer running.
+ * A socket that still accepts connections belongs to a live daemon and is
+ * left alone (-EADDRINUSE); a path that is not a socket is never removed.
+ */
+static int server_remove_stale_socket(cow_server *s, const struct sockaddr_un *sa)
+{
+        struct stat st;
+        int fd, r;
+
+        if (lstat(sa->sun_path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISSOCK(st.st_mode)) {
+                log_error(s->log, "%s exists and is not a socket", sa->sun_path);
+                return -EEXIST;
+        }
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+        close(fd);
+        if (r == 0) {
+                log_error(s->log, "another daemon is listening on %s", sa->sun_path);
+                return -EADDRINUSE;
+        }
+        log_info(s->log, "removing stale socket %s", sa->sun_path);
+        if (unlink(sa->sun_path) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+static int server_listen_unix(cow_server *s)
+{
+        const struct cow_config *cfg = s->cfg;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char path[COW_CONFIG_PATH_MAX] = "";
+        int fd = -1, r;
+        mode_t old_umask;
+
+        if (cfg->socket_path[0]) {
+                snprintf(path, sizeof(path), "%s", cfg->socket_path);
+        } else {
+                char dir[COW_CONFIG_PATH_MAX];
+
+                r = cow_default_socket_path(path, sizeof(path));
+                if (r < 0)
+                        goto fail_path;
+                r = cow_default_socket_dir(dir, sizeof(dir));
+                if (r < 0)
+                        goto fail_path;
+                /*
+                 * Only the /tmp fallback is ours to create: $COWD_SOCKET names the
+                 * caller's own place, and $XDG_RUNTIME_DIR is the user's runtime directory.
+                 */
+                if (!env_is_set(COW_SOCKET_ENV) && !env_is_set("XDG_RUNTIME_DIR")) {
+                        r = server_make_private_dir(s, dir);
+                        if (r < 0)
+                                goto fail;
+                }
+        }
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+                r = -ENAMETOOLONG;
+                goto fail_path;
+        }
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+
+        r = server_remove_stale_socket(s, &sa);
+        if (r < 0)
+                goto fail;
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                r = -errno;
+                goto fail_sys;
+        }
+        /*
+         * bind() creates the file with the umask's permissions: narrow the umask
+         * for that one call so the socket is never wider than socket_mode, even
+         * for an instant. The daemon has one thread, so nothing else sees it.
+         */
+        old_umask = umask(~(mode_t)cfg->socket_mode & 0777);
+        r = bind(fd, (const struct sockaddr *)&sa, sizeof(sa));
+        umask(old_umask);
+        if (r < 0) {
+                r = -errno;
+                goto fail_sys;
+        }
+        s->socket_created = true;
+        memcpy(s->socket_path, sa.sun_path, sizeof(s->socket_path));
+        if (chmod(path, cfg->socket_mode) < 0 || listen(fd, SOMAXCONN) < 0) {
+                r = -errno;
+                goto fail_sys;
+        }
+        r = server_add_listener(s, fd, LISTENER_UNIX);
+        if (r < 0)
+                goto fail_sys;
+        log_info(s->log, "listening on %s", path);
+        return 0;
+
+fail_path:
+        log_error(s->log, "socket path %s: %s", path, strerror(-r));
+        goto fail;
+fail_sys:
+        log_error(s->log, "cannot listen on %s: %s", path, strerror(-r));
+fail:
+        if (fd >= 0)
+                close(fd);
+        return r;
+}
+
+/* ---- TCP ------------------------------------------------------------------------- */
+
+static int server_listen_tcp(cow_server *s)
+{
+        const struct cow_config *cfg = s->cfg;
+        struct addrinfo hints = {
+                .ai_family = AF_UNSPEC,
+                .ai_socktype = SOCK_STREAM,
+                .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV,
+        };
+        struct addrinfo *ai = NULL;
+        char port[16];
+        int fd = -1, one = 1, r;
+
+        snprintf(port, sizeof(port), "%u", cfg->tcp_port);
+        r = getaddrinfo(cfg->tcp_address, port, &hints, &ai);
+        if (r != 0) {
+                log_error(s->log, "tcp_address %s: %s", cfg->tcp_address, gai_strerror(r));
+                r = -EINVAL;
+                goto out;
+        }
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+            (ai->ai_family == AF_INET6 &&
+             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+            bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0) {
+                r = -errno;
+                log_error(s->log, "cannot listen on tcp %s port %s: %s", cfg->tcp_address, port,
+                          strerror(errno));
+                goto out;
+        }
+        r = server_add_listener(s, fd, LISTENER_TCP);
+        if (r < 0)
+                goto out;
+        fd = -1; /* the listener has it */
+        log_info(s->log, "listening on tcp %s port %s", cfg->tcp_address, port);
+        if (geteuid() == 0)
+                log_warning(s->log, "TCP clients act as uid 0: they may act on every process");
+        r = 0;
+out:
+        if (fd >= 0)
+                close(fd);
+        if (ai)
+                freeaddrinfo(ai);
+        return r;
+}
+
+int cow_server_listen(cow_server *s)
+{
+        int r;
+
+        s->accept_retry = evtimer_new(s->base, server_on_accept_retry, s);
+        if (!s->accept_retry)
+                return -ENOMEM;
+        r = server_listen_unix(s);
+        if (r < 0)
+                return r;
+        if (s->cfg->tcp_port != 0) {
+                r = server_listen_tcp(s);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- shutdown ----------------------------------------------------------------------- */
+
+static void server_close_listeners(cow_server *s)
+{
+        if (s->unix_listener) {
+                evconnlistener_free(s->unix_listener);
+                s->unix_listener = NULL;
+        }
+        if (s->tcp_listener) {
+                evconnlistener_free(s->tcp_listener);
+                s->tcp_listener = NULL;
+        }
+        /* With the listener gone, a socket file would only make clients wait for nothing. */
+        if (s->socket_created) {
+                unlink(s->socket_path);
+                s->socket_created = false;
+        }
+}
+
+void cow_server_shutdown(cow_server *s, void (*on_drained)(void *arg), void *arg)
+{
+        struct conn_node *node, *next;
+
+        s->shutting_down = true;
+        s->on_drained = on_drained;
+        s->drained_arg = arg;
+        server_close_listeners(s);
+
+        /* A connection with nothing left to send closes (and unlinks itself) at once. */
+        for (node = s->conns; node; node = next) {
+                next = node->next;
+                cow_connection_shutdown(node->conn);
+        }
+        if (!s->conns && s->on_drained) {
+                s->on_drained = NULL;
+                on_drained(arg);
+        }
+}
+
+unsigned cow_server_connections(const cow_server *s)
+{
+        return (unsigned)s->counters.connections;
+}
+
+void cow_server_free(cow_server *s)
+{
+        if (!s)
+                return;
+        /* Teardown is not a drain: nobody is left to be told. */
+        s->on_drained = NULL;
+        server_close_listeners(s);
+        while (s->conns)
+                cow_connection_free(s->conns->conn); /* unlinks its node via on_close */
+        if (s->accept_retry)
+                event_free(s->accept_retry);
+        cow_dispatcher_free(s->dispatcher);
+        free(s);
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What one client may ask of the service, derived once from the configuration
+ * (see cow_service_limits_init) and then only read.
+ */
+#ifndef COWD_SERVICE_SERVICE_LIMITS_H
+#define COWD_SERVICE_SERVICE_LIMITS_H
+
+#include <stdint.h>
+
+struct cow_config;
+
+/*
+ * Bytes of a Response that are not the payload of a read, a page map or a
+ * process list: id, status, result headers. Generous on purpose; the real
+ * figure is under 40.
+ */
+#define COW_SERVICE_LIMITS_REPLY_OVERHEAD 256u
+/* Largest encoding of one PageEntry or ProcInfo inside its result, rounded up. */
+#define COW_SERVICE_LIMITS_PAGE_ENTRY_BYTES 48u
+#define COW_SERVICE_LIMITS_PROC_INFO_BYTES 72u
+/* Processes in one ListProcs reply, whatever the frame size allows. */
+#define COW_SERVICE_LIMITS_LIST_PROCS_MAX 4096u
+
+struct cow_service_limits {
+        uint32_t max_frame_bytes;    /* either direction */
+        uint64_t max_read_bytes;     /* so that a read's reply fits in one frame */
+        uint32_t max_page_map_pages; /* configured, lowered to what fits in one frame */
+        uint32_t max_list_procs;     /* processes per ListProcs reply */
+        uint32_t max_connections;
+        uint32_t idle_timeout_s;
+        uint32_t output_watermark;
+};
+
+/* Derives the limits from cfg, which cow_config_parse() has checked. */
+void cow_service_limits_init(struct cow_service_limits *limits, const struct cow_config *cfg);
+
+#endif /* COWD_SERVICE_SERVICE_LIMITS_H */
