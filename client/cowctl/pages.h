@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Collecting a process's page-table view (page_map) over a range, or over
+ * its whole address space when no range is given.
+ */
+#ifndef COWCTL_PAGES_H
+#define COWCTL_PAGES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmd.h"
+
+struct page {
+        uint64_t addr;
+        uint32_t frame;   /* 0 is the zero page when zero is set */
+        uint32_t sharers;
+        uint32_t prot;
+        bool mapped, present, writable, cow, zero, in_tlb, shared;
+};
+
+struct page_list {
+        struct page *pages;
+        size_t n, cap;
+        uint64_t scan_end; /* with no range: how far the scan looked */
+        bool incomplete;   /* with no range: the scan stopped before finding every mapping */
+};
+
+/*
+ * Appends pid's mapped pages in [addr, addr+len) to ret, the range widened
+ * to whole pages. len 0 means "every mapping": the protocol has no call
+ * listing mappings, so the scan walks up from the lowest address the daemon
+ * hands out until it has seen as many mapped pages as the process's vsize
+ * says it has, or gives up at a bound (ret->incomplete). Requests are
+ * pipelined. Returns like a command: 0, a daemon code, or a negative errno.
+ */
+int pages_collect(struct cmd_ctx *ctx, uint32_t pid, uint64_t addr, uint64_t len,
+                  struct page_list *ret);
+
+void page_list_release(struct page_list *l);
+
+/* "present,cow,shared" style summary of p's flags into buf. */
+const char *page_flags(const struct page *p, char *buf, size_t len);
+
+#endif /* COWCTL_PAGES_H */

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+/* What the operation layer (ops.c) may adjust on a connection; not part of the public API. */
+#ifndef COWC_CONN_INTERNAL_H
+#define COWC_CONN_INTERNAL_H
+
+#include <stdint.h>
+
+#include "cowd/client.h"
+
+/* Adopts the frame limit the server announced in its hello (ignored when 0). */
+void cowc_conn_set_max_frame(cowc_conn *c, uint32_t max);
+
+#endif /* COWC_CONN_INTERNAL_H */

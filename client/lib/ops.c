@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One function per operation, each a thin layer over cowc_call(): build the
+ * request, check that the reply carries the expected result, copy it out.
+ */
+#include "cowd/client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conn-internal.h"
+
+/*
+ * Sends req and checks the reply. On success (0) *ret is the reply, which
+ * has result member want. On a daemon refusal (> 0) err is filled and the
+ * reply is freed. A reply that says OK but lacks the result is -EPROTO.
+ */
+static int call_expect(cowc_conn *c, const Cowd__V1__Request *req,
+                       Cowd__V1__Response__ResultCase want, Cowd__V1__Response **ret,
+                       struct cowc_error *err)
+{
+        Cowd__V1__Response *resp = NULL;
+        int r = cowc_call(c, req, &resp);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                cowc_error_from_response(resp, err);
+                cowc_response_free(resp);
+                return r;
+        }
+        if (resp->result_case != want) {
+                cowc_response_free(resp);
+                return -EPROTO;
+        }
+        *ret = resp;
+        return 0;
+}
+
+/* For operations whose result carries nothing: call, check, free. */
+static int call_simple(cowc_conn *c, const Cowd__V1__Request *req,
+                       Cowd__V1__Response__ResultCase want, struct cowc_error *err)
+{
+        Cowd__V1__Response *resp = NULL;
+        int r = call_expect(c, req, want, &resp, err);
+        cowc_response_free(resp);
+        return r;
+}
+
+int cowc_hello(cowc_conn *c, const char *client_name, struct cowc_server_info *ret_info,
+               struct cowc_error *err)
+{
+        Cowd__V1__HelloRequest m = COWD__V1__HELLO_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+        Cowd__V1__Response *resp = NULL;
+
+        m.protocol_version = COWD__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+        m.client = (char *)(client_name ? client_name : "libcowdclient");
+        req.op_case = COWD__V1__REQUEST__OP_HELLO;
+        req.hello = &m;
+        int r = call_expect(c, &req, COWD__V1__RESPONSE__RESULT_HELLO, &resp, err);
+        if (r != 0)
+                return r;
+        const Cowd__V1__HelloResult *h = resp->hello;
+        cowc_conn_set_max_frame(c, h->max_frame_bytes);
+        if (ret_info) {
+                memset(ret_info, 0, sizeof(*ret_info));
+                ret_info->protocol_version = h->protocol_version;
+                ret_info->page_size = h->page_size;
+                ret_info->max_frame_bytes = h->max_frame_bytes;
+                ret_info->uid = h->uid;
+                snprintf(ret_info->server_version, sizeof(ret_info->server_version), "%s",
+                         h->server_version ? h->server_version : "");
+        }
+        cowc_response_free(resp);
+        return 0;
+}
+
+int cowc_spawn(cowc_conn *c, const char *name, uint32_t *ret_pid, struct cowc_error *err)
+{
+        Cowd__V1__SpawnRequest m = COWD__V1__SPAWN_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+        Cowd__V1__Response *resp = NULL;
+
+        m.name = (char *)(name ? name : "");
+        req.op_case = COWD__V1__REQUEST__OP_SPAWN;
+        req.spawn = &m;
+        int r = call_expect(c, &req, COWD__V1__RESPONSE__RESULT_SPAWN, &resp, err);
+        if (r != 0)
+                return r;
+        *ret_pid = resp->spawn->pid;
+        cowc_response_free(resp);
+        return 0;
+}
+
+int cowc_fork(cowc_conn *c, uint32_t pid, uint32_t *ret_child, struct cowc_error *err)
+{
+        Cowd__V1__ForkRequest m = COWD__V1__FORK_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+        Cowd__V1__Response *resp = NULL;
+
+        m.pid = pid;
+        req.op_case = COWD__V1__REQUEST__OP_FORK;
+        req.fork = &m;
+        int r = call_expect(c, &req, COWD__V1__RESPONSE__RESULT_FORK, &resp, err);
+        if (r != 0)
+                return r;
+        *ret_child = resp->fork->child_pid;
+        cowc_response_free(resp);
+        return 0;
+}
+
+int cowc_exit(cowc_conn *c, uint32_t pid, struct cowc_error *err)
+{
+        Cowd__V1__ExitRequest m = COWD__V1__EXIT_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+
+        m.pid = pid;
+        req.op_case = COWD__V1__REQUEST__OP_EXIT;
+        req.exit = &m;
+        return call_simple(c, &req, COWD__V1__RESPONSE__RESULT_EXIT, err);
+}
+
+int cowc_mmap(cowc_conn *c, uint32_t pid, const struct cowc_mmap_args *args, uint64_t *ret_addr,
+              struct cowc_error *err)
+{
+        Cowd__V1__MmapRequest m = COWD__V1__MMAP_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+        Cowd__V1__Response *resp = NULL;
+
+        m.pid = pid;
+        m.addr = args->addr;
+        m.length = args->length;
+        m.prot = args->prot;
+        m.shared = args->shared;
+        m.fixed = args->fixed;
+        m.kind = COWD__V1__MAP_KIND__ANONYMOUS;
+        req.op_case = COWD__V1__REQUEST__OP_MMAP;
+        req.mmap = &m;
+        int r = call_expect(c, &req, COWD__V1__RESPONSE__RESULT_MMAP, &resp, err);
+        if (r != 0)
+                return r;
+        *ret_addr = resp->mmap->addr;
+        cowc_response_free(resp);
+        return 0;
+}
+
+int cowc_munmap(cowc_conn *c, uint32_t pid, uint64_t addr, uint64_t length,
+                struct cowc_error *err)
+{
+        Cowd__V1__MunmapRequest m = COWD__V1__MUNMAP_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+
+        m.pid = pid;
+        m.addr = addr;
+        m.length = length;
+        req.op_case = COWD__V1__REQUEST__OP_MUNMAP;
+        req.munmap = &m;
+        return call_simple(c, &req, COWD__V1__RESPONSE__RESULT_MUNMAP, err);
+}
+
+int cowc_mprotect(cowc_conn *c, uint32_t pid, uint64_t addr, uint64_t length, uint32_t prot,
+                  struct cowc_error *err)
+{
+        Cowd__V1__MprotectRequest m = COWD__V1__MPROTECT_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+
+        m.pid = pid;
+        m.addr = addr;
+        m.length = length;
+        m.prot = prot;
+        req.op_case = COWD__V1__REQUEST__OP_MPROTECT;
+        req.mprotect = &m;
+        return call_simple(c, &req, COWD__V1__RESPONSE__RESULT_MPROTECT, err);
+}
+
+int cowc_madvise(cowc_conn *c, uint32_t pid, uint64_t addr, uint64_t length, int advice,
+                 struct cowc_error *err)
+{
+        Cowd__V1__MadviseRequest m = COWD__V1__MADVISE_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+
+        m.pid = pid;
+        m.addr = addr;
+        m.length = length;
+        m.advice = (Cowd__V1__Advice)advice;
+        req.op_case = COWD__V1__REQUEST__OP_MADVISE;
+        req.madvise = &m;
+        return call_simple(c, &req, COWD__V1__RESPONSE__RESULT_MADVISE, err);
+}
+
+int cowc_read(cowc_conn *c, uint32_t pid, uint64_t addr, void *buf, size_t len,
+              struct cowc_error *err)
+{
+        Cowd__V1__ReadRequest m = COWD__V1__READ_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+        Cowd__V1__Response *resp = NULL;
+
+        m.pid = pid;
+        m.addr = addr;
+        m.length = len;
+        req.op_case = COWD__V1__REQUEST__OP_READ;
+        req.read = &m;
+        int r = call_expect(c, &req, COWD__V1__RESPONSE__RESULT_READ, &resp, err);
+        if (r != 0)
+                return r;
+        if (resp->read->data.len != len) {
+                cowc_response_free(resp);
+                return -EPROTO;
+        }
+        if (len)
+                memcpy(buf, resp->read->data.data, len);
+        cowc_response_free(resp);
+        return 0;
+}
+
+int cowc_write(cowc_conn *c, uint32_t pid, uint64_t addr, const void *buf, size_t len,
+               struct cowc_error *err)
+{
+        Cowd__V1__WriteRequest m = COWD__V1__WRITE_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+
+        m.pid = pid;
+        m.addr = addr;
+        /* protobuf-c's bytes are not const, but packing only reads them. */
+        m.data.data = (uint8_t *)(uintptr_t)buf;
+        m.data.len = len;
+        req.op_case = COWD__V1__REQUEST__OP_WRITE;
+        req.write = &m;
+        return call_simple(c, &req, COWD__V1__RESPONSE__RESULT_WRITE, err);
+}
+
+int cowc_proc_stats(cowc_conn *c, uint32_t pid, Cowd__V1__Response **ret,
+                    struct cowc_error *err)
+{
+        Cowd__V1__ProcStatsRequest m = COWD__V1__PROC_STATS_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+
+        m.pid = pid;
+        req.op_case = COWD__V1__REQUEST__OP_PROC_STATS;
+        req.proc_stats = &m;
+        return call_expect(c, &req, COWD__V1__RESPONSE__RESULT_PROC_STATS, ret, err);
+}
+
+int cowc_sys_stats(cowc_conn *c, Cowd__V1__Response **ret, struct cowc_error *err)
+{
+        Cowd__V1__SysStatsRequest m = COWD__V1__SYS_STATS_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+
+        req.op_case = COWD__V1__REQUEST__OP_SYS_STATS;
+        req.sys_stats = &m;
+        return call_expect(c, &req, COWD__V1__RESPONSE__RESULT_SYS_STATS, ret, err);
+}
+
+int cowc_page_map(cowc_conn *c, uint32_t pid, uint64_t addr, uint64_t length,
+                  Cowd__V1__Response **ret, struct cowc_error *err)
+{
+        Cowd__V1__PageMapRequest m = COWD__V1__PAGE_MAP_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+
+        m.pid = pid;
+        m.addr = addr;
+        m.length = length;
+        req.op_case = COWD__V1__REQUEST__OP_PAGE_MAP;
+        req.page_map = &m;
+        return call_expect(c, &req, COWD__V1__RESPONSE__RESULT_PAGE_MAP, ret, err);
+}
+
+int cowc_list_procs(cowc_conn *c, Cowd__V1__Response **ret, struct cowc_error *err)
+{
+        Cowd__V1__ListProcsRequest m = COWD__V1__LIST_PROCS_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+
+        req.op_case = COWD__V1__REQUEST__OP_LIST_PROCS;
+        req.list_procs = &m;
+        return call_expect(c, &req, COWD__V1__RESPONSE__RESULT_LIST_PROCS, ret, err);
+}

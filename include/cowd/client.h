@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cowd client library: talks to a cowd daemon over a Unix socket or TCP.
+ *
+ * Every call blocks until the daemon answers. A connection is not
+ * thread-safe: use one per thread, or serialise calls yourself.
+ *
+ * Error convention, the same for every function that returns int:
+ *
+ *   0      success; output parameters (named ret_*, always last) are set.
+ *   < 0    a negative errno: the request did not get a well-formed answer
+ *          (connection refused or lost, -ETIMEDOUT, -EMSGSIZE for a frame
+ *          above the size limit, -EPROTO for bytes that do not decode or a
+ *          reply whose id does not match). The connection should be closed.
+ *   > 0    the daemon refused the request: the value is its gRPC canonical
+ *          status code (COWD__V1__CODE__NOT_FOUND, ...) and *err, if given,
+ *          holds the code, the daemon's message and any memory fault. The
+ *          connection stays usable.
+ *
+ * Output parameters are left untouched on failure.
+ *
+ * Messages of the wire contract (cowd.proto, package cowd.v1) are exposed as
+ * the protoc-c types in cowd.pb-c.h. A Response handed to the caller is
+ * owned by the caller and freed with cowc_response_free().
+ */
+#ifndef COWD_CLIENT_H
+#define COWD_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cowd.pb-c.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cowc_conn cowc_conn;
+
+/* Why the daemon refused a request. */
+struct cowc_error {
+        int code;            /* gRPC canonical code, Cowd__V1__Code; 0 when none */
+        int fault;           /* Cowd__V1__FaultKind; 0 (FAULT_NONE) when no memory fault */
+        uint64_t fault_addr; /* first faulting byte when fault != 0 */
+        char message[256];   /* the daemon's message, truncated; may be empty */
+};
+
+struct cowc_options {
+        uint32_t max_frame;      /* largest reply accepted; 0: COW_FRAME_DEFAULT_MAX */
+        int timeout_ms;          /* per send or receive; 0: wait forever */
+};
+
+/*
+ * Connects to endpoint: a Unix socket path when it contains a '/' or no ':',
+ * otherwise "host:port" over TCP ("[::1]:7000" for an IPv6 literal). NULL or
+ * "" means the default path (cow_default_socket_path(): $COWD_SOCKET, else
+ * $XDG_RUNTIME_DIR/cowd.sock, else /tmp/cowd-UID/cowd.sock). opts may be
+ * NULL for the defaults. Sends nothing: call cowc_hello() to learn the
+ * server's page size and limits.
+ */
+int cowc_connect(const char *endpoint, const struct cowc_options *opts, cowc_conn **ret);
+
+/* Closes the connection and frees everything. Accepts NULL. */
+void cowc_close(cowc_conn *c);
+
+/* The endpoint as resolved by cowc_connect (the default path filled in). */
+const char *cowc_endpoint(const cowc_conn *c);
+
+/* Frees a Response returned by this library. Accepts NULL. */
+void cowc_response_free(Cowd__V1__Response *resp);
+
+/*
+ * Fills *err from resp and returns resp's status code (0 for OK). A
+ * missing status counts as OK, as in proto3. err may be NULL.
+ */
+int cowc_error_from_response(const Cowd__V1__Response *resp, struct cowc_error *err);
+
+/* Names: "NOT_FOUND", "SEGV_ACCERR"; NULL for a value the contract does not define. */
+const char *cowc_code_name(int code);
+const char *cowc_fault_name(int fault);
+
+/* The value of a code or fault-kind name (case-insensitive), or -1. */
+int cowc_code_from_name(const char *name);
+int cowc_fault_from_name(const char *name);
+
+/*
+ * Formats err as "SEGV_ACCERR at 0x1000: message" or "NOT_FOUND: message"
+ * into buf. Returns buf.
+ */
+const char *cowc_error_format(const struct cowc_error *err, char *buf, size_t len);
+
+/* ---- generic and pipelined calls ------------------------------------- */
+
+/*
+ * Sends req and waits for its answer. The library assigns req's id (the
+ * caller's req->id is ignored). On 0 or a positive code *ret is the reply,
+ * which the caller frees; on a negative errno *ret is untouched. -EBUSY
+ * while pipelined requests still await their replies.
+ */
+int cowc_call(cowc_conn *c, const Cowd__V1__Request *req, Cowd__V1__Response **ret);
+
+/*
+ * Pipelining: cowc_queue() packs a request into the send buffer and assigns
+ * its id (stored in *ret_id if given); cowc_flush() sends everything queued
+ * in one write; cowc_receive() returns the next reply in order, checking
+ * that its id is that of the oldest unanswered request (-EPROTO otherwise).
+ * cowc_receive() flushes first if anything is still queued. Returns like
+ * cowc_call(); a reply is handed over for every return value >= 0;
+ * -EINVAL when nothing is awaiting a reply.
+ */
+int cowc_queue(cowc_conn *c, const Cowd__V1__Request *req, uint64_t *ret_id);
+int cowc_flush(cowc_conn *c);
+int cowc_receive(cowc_conn *c, Cowd__V1__Response **ret);
+
+/* Requests queued or sent whose replies have not been received yet. */
+size_t cowc_pending(const cowc_conn *c);
+
+/*
+ * Sends n requests in one write and receives their n replies into
+ * ret[0..n-1]. Returns 0 when every reply arrived (each may carry its own
+ * error status) or a negative errno, in which case the replies received
+ * so far are freed and ret is left zeroed.
+ */
+int cowc_call_many(cowc_conn *c, const Cowd__V1__Request *const *reqs, size_t n,
+                   Cowd__V1__Response **ret);
+
+/* ---- one function per operation --------------------------------------- */
+
+struct cowc_server_info {
+        uint32_t protocol_version;
+        uint32_t page_size;
+        uint32_t max_frame_bytes;
+        uint32_t uid;
+        char server_version[64];
+};
+
+/* Introduces the client; also raises the connection's frame limit to the server's. */
+int cowc_hello(cowc_conn *c, const char *client_name, struct cowc_server_info *ret_info,
+               struct cowc_error *err);
+
+int cowc_spawn(cowc_conn *c, const char *name, uint32_t *ret_pid, struct cowc_error *err);
+int cowc_fork(cowc_conn *c, uint32_t pid, uint32_t *ret_child, struct cowc_error *err);
+int cowc_exit(cowc_conn *c, uint32_t pid, struct cowc_error *err);
+
+struct cowc_mmap_args {
+        uint64_t addr;   /* 0: the daemon chooses */
+        uint64_t length; /* bytes, rounded up to pages by the daemon */
+        uint32_t prot;   /* 1 read | 2 write; 0 none */
+        bool shared;     /* MAP_SHARED rather than private */
+        bool fixed;      /* replace overlapping mappings */
+};
+
+int cowc_mmap(cowc_conn *c, uint32_t pid, const struct cowc_mmap_args *args, uint64_t *ret_addr,
+              struct cowc_error *err);
+int cowc_munmap(cowc_conn *c, uint32_t pid, uint64_t addr, uint64_t length,
+                struct cowc_error *err);
+int cowc_mprotect(cowc_conn *c, uint32_t pid, uint64_t addr, uint64_t length, uint32_t prot,
+                  struct cowc_error *err);
+int cowc_madvise(cowc_conn *c, uint32_t pid, uint64_t addr, uint64_t length, int advice,
+                 struct cowc_error *err);
+
+/*
+ * Reads len bytes at addr into buf. A reply shorter or longer than asked is
+ * -EPROTO. len is bounded by the frame limit.
+ */
+int cowc_read(cowc_conn *c, uint32_t pid, uint64_t addr, void *buf, size_t len,
+              struct cowc_error *err);
+int cowc_write(cowc_conn *c, uint32_t pid, uint64_t addr, const void *buf, size_t len,
+               struct cowc_error *err);
+
+/*
+ * The statistics and introspection calls hand over the whole reply; read
+ * (*ret)->proc_stats, ->sys_stats, ->page_map or ->list_procs, then
+ * cowc_response_free(*ret). The result member is checked to be present.
+ */
+int cowc_proc_stats(cowc_conn *c, uint32_t pid, Cowd__V1__Response **ret,
+                    struct cowc_error *err);
+int cowc_sys_stats(cowc_conn *c, Cowd__V1__Response **ret, struct cowc_error *err);
+int cowc_page_map(cowc_conn *c, uint32_t pid, uint64_t addr, uint64_t length,
+                  Cowd__V1__Response **ret, struct cowc_error *err);
+int cowc_list_procs(cowc_conn *c, Cowd__V1__Response **ret, struct cowc_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* COWD_CLIENT_H */
