@@ -1,0 +1,226 @@
+"""Integration-test support: a real cowd on a temporary socket, and a raw wire client.
+
+The daemon is started with NOTIFY_SOCKET pointing at a datagram socket the test
+owns, and the test waits for its READY=1 there: readiness is a message, never a
+sleep. Every wait has a deadline, so a broken daemon fails a test instead of
+hanging it.
+"""
+import atexit
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+READY_TIMEOUT = 20.0
+STOP_TIMEOUT = 20.0
+
+_pb2 = None
+
+
+def pb2():
+    """The cowd.proto Python module, generated once per run with protoc.
+
+    $COWD_PB2_DIR names a directory where it was generated already (a child
+    process of a test reuses its parent's)."""
+    global _pb2
+    if _pb2 is None:
+        out = os.environ.get("COWD_PB2_DIR")
+        if not out:
+            src = os.environ.get("COWD_PROTO_DIR") or os.path.join(
+                os.path.dirname(os.path.abspath(__file__)), "..", "..", "proto")
+            out = tempfile.mkdtemp(prefix="cowd-pb2-")
+            atexit.register(shutil.rmtree, out, True)
+            os.chmod(out, 0o755)  # readable by the other-uid client in isolation tests
+            subprocess.run(["protoc", "--proto_path", src, "--python_out", out,
+                            os.path.join(src, "cowd.proto")], check=True)
+        sys.path.insert(0, out)
+        import cowd_pb2  # noqa: E402  (generated above)
+        _pb2 = cowd_pb2
+    return _pb2
+
+
+def daemon_binary():
+    path = os.environ.get("COWD_BIN")
+    if not path:
+        raise SystemExit("COWD_BIN must name the cowd binary under test")
+    return path
+
+
+class Daemon:
+    """A cowd process on a socket in a fresh temporary directory."""
+
+    def __init__(self, *args, world_accessible=False):
+        self.args = list(args)
+        self.world = world_accessible
+        self.dir = None
+        self.proc = None
+        self.socket_path = None
+        self.stderr_path = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop(check=exc[0] is None)
+
+    def start(self):
+        self.dir = tempfile.mkdtemp(prefix="cowd-test-")
+        if self.world:
+            os.chmod(self.dir, 0o755)
+        self.socket_path = os.path.join(self.dir, "cowd.sock")
+        notify_path = os.path.join(self.dir, "notify")
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(notify_path)
+        env = dict(os.environ, NOTIFY_SOCKET=notify_path)
+        env.pop("COWD_SOCKET", None)
+        args = [daemon_binary(), "--socket", self.socket_path] + self.args
+        if self.world:
+            args += ["--socket-mode", "0666"]
+        self.stderr_path = os.path.join(self.dir, "stderr")
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            self._wait_ready(notify)
+        finally:
+            notify.close()
+
+    def _wait_ready(self, notify):
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                raise AssertionError("cowd did not send READY=1 in time:\n" + self.log())
+            ready, _, _ = select.select([notify], [], [], left)
+            if self.proc.poll() is not None:
+                raise AssertionError("cowd exited with %d before it was ready:\n%s"
+                                     % (self.proc.returncode, self.log()))
+            if ready and b"READY=1" in notify.recv(4096).split(b"\n"):
+                return
+
+    def log(self):
+        try:
+            with open(self.stderr_path, "r", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS for cowd")
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self, check=True):
+        """SIGTERM, then expect a clean exit 0 within the deadline."""
+        try:
+            if self.proc and self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    self.kill()
+                    raise AssertionError("cowd did not stop on SIGTERM:\n" + self.log())
+            if check and self.proc.returncode != 0:
+                raise AssertionError("cowd exited with %d:\n%s"
+                                     % (self.proc.returncode, self.log()))
+        finally:
+            if self.dir:
+                shutil.rmtree(self.dir, ignore_errors=True)
+
+    def connect(self, timeout=10.0):
+        return Wire(self.socket_path, timeout)
+
+
+class Wire:
+    """A raw protocol client: length-prefixed protobuf frames over a socket."""
+
+    def __init__(self, path, timeout=10.0):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.next_id = 1
+
+    def close(self):
+        self.sock.close()
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def send(self, req):
+        if not req.id:
+            req.id = self.next_id
+            self.next_id += 1
+        body = req.SerializeToString()
+        self.sock.sendall(struct.pack(">I", len(body)) + body)
+        return req.id
+
+    def _recv_exact(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return buf
+
+    def recv(self):
+        """The next Response, or None when the daemon closed the connection."""
+        hdr = self._recv_exact(4)
+        if hdr is None:
+            return None
+        (n,) = struct.unpack(">I", hdr)
+        body = self._recv_exact(n)
+        if body is None:
+            return None
+        resp = pb2().Response()
+        resp.ParseFromString(body)
+        return resp
+
+    def call(self, **op):
+        """Sends one operation, e.g. call(spawn={"name": "x"}), and returns its Response."""
+        req = pb2().Request()
+        ((name, fields),) = op.items()
+        getattr(req, name).SetInParent()
+        for k, v in (fields or {}).items():
+            setattr(getattr(req, name), k, v)
+        rid = self.send(req)
+        resp = self.recv()
+        assert resp is not None, "daemon closed the connection during %s" % name
+        assert resp.id == rid, "response id %d for request %d" % (resp.id, rid)
+        return resp
+
+    def closed_within(self, seconds):
+        """True when the daemon closes the connection within the time (data is drained)."""
+        deadline = time.monotonic() + seconds
+        self.sock.settimeout(None)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            ready, _, _ = select.select([self.sock], [], [], left)
+            if not ready:
+                return False
+            try:
+                if not self.sock.recv(65536):
+                    return True
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+
+
+def code_name(resp):
+    return pb2().Code.Name(resp.status.code)
