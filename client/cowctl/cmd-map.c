@@ -406,7 +406,6 @@ static int cmd_map_exec(struct cmd_ctx *ctx, int argc, char **argv, struct value
         };
         struct map_proc procs[MAP_MAX_PIDS];
         struct map_frame *frames = NULL;
-        Cowd__V1__Response *list = NULL;
         char *pos[MAP_MAX_PIDS];
         char *dot = NULL;
         size_t dotlen = 0, nframes = 0, omitted = 0;
@@ -441,15 +440,15 @@ static int cmd_map_exec(struct cmd_ctx *ctx, int argc, char **argv, struct value
         if ((r = cmd_connect(ctx)) < 0)
                 goto out;
 
-        /* Names for the cluster titles; a daemon without list_procs just gets none. */
-        if (cowc_list_procs(ctx->conn, &list, &ctx->err) == 0) {
-                for (size_t k = 0; k < list->list_procs->n_procs; k++)
-                        for (int i = 0; i < n; i++)
-                                if (list->list_procs->procs[k]->pid == procs[i].pid)
-                                        snprintf(procs[i].name, sizeof(procs[i].name), "%s",
-                                                 list->list_procs->procs[k]->name
-                                                         ? list->list_procs->procs[k]->name
-                                                         : "");
+        /* Names for the cluster titles. */
+        for (int i = 0; i < n; i++) {
+                Cowd__V1__Response *st = NULL;
+                r = cowc_proc_stats(ctx->conn, procs[i].pid, &st, &ctx->err);
+                if (r != 0)
+                        goto out;
+                snprintf(procs[i].name, sizeof(procs[i].name), "%s",
+                         st->proc_stats->name ? st->proc_stats->name : "");
+                cowc_response_free(st);
         }
         memset(&ctx->err, 0, sizeof(ctx->err));
 
@@ -457,11 +456,6 @@ static int cmd_map_exec(struct cmd_ctx *ctx, int argc, char **argv, struct value
                 r = pages_collect(ctx, procs[i].pid, addr, len, &procs[i].pages);
                 if (r != 0)
                         goto out;
-                if (procs[i].pages.incomplete)
-                        fprintf(stderr,
-                                "cowctl: map: pid %u: mappings above 0x%" PRIx64
-                                " were not searched; use --addr and --len\n",
-                                procs[i].pid, procs[i].pages.scan_end);
         }
 
         if (ctx->mode == OUT_JSON && !opts[1].seen) {
@@ -503,7 +497,6 @@ out:
                 fclose(mem);
         free(dot);
         free(frames);
-        cowc_response_free(list);
         for (int i = 0; i < MAP_MAX_PIDS; i++)
                 page_list_release(&procs[i].pages);
         return r;

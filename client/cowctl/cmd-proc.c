@@ -155,11 +155,54 @@ static int ps_add_subtree(struct table *t, Cowd__V1__ProcInfo *const *procs, siz
         return 0;
 }
 
+/* Every process, over as many list_procs replies as it takes. */
+struct proc_listing {
+        Cowd__V1__Response **replies; /* the ProcInfos point into these */
+        size_t nreplies;
+        Cowd__V1__ProcInfo **procs;
+        size_t n;
+};
+
+static void proc_listing_release(struct proc_listing *l)
+{
+        for (size_t i = 0; i < l->nreplies; i++)
+                cowc_response_free(l->replies[i]);
+        free(l->replies);
+        free(l->procs);
+}
+
+static int proc_listing_fetch(struct cmd_ctx *ctx, struct proc_listing *l)
+{
+        uint32_t start = 0;
+        do {
+                Cowd__V1__Response *resp = NULL;
+                int r = cowc_list_procs(ctx->conn, start, &resp, &ctx->err);
+                if (r != 0)
+                        return r;
+                Cowd__V1__Response **replies =
+                        realloc(l->replies, (l->nreplies + 1) * sizeof(*replies));
+                const Cowd__V1__ListProcsResult *lp = resp->list_procs;
+                Cowd__V1__ProcInfo **procs =
+                        replies ? realloc(l->procs, (l->n + lp->n_procs + 1) * sizeof(*procs)) : NULL;
+                if (replies)
+                        l->replies = replies;
+                if (!replies || !procs) {
+                        cowc_response_free(resp);
+                        return -ENOMEM;
+                }
+                l->procs = procs;
+                l->replies[l->nreplies++] = resp;
+                memcpy(l->procs + l->n, lp->procs, lp->n_procs * sizeof(*procs));
+                l->n += lp->n_procs;
+                start = lp->next_pid;
+        } while (start != 0);
+        return 0;
+}
+
 static int cmd_ps_exec(struct cmd_ctx *ctx, int argc, char **argv, struct value *ret)
 {
         static const char *const cols[] = { "pid", "ppid", "rss_pages", "uid", "name" };
-        Cowd__V1__Response *resp = NULL;
-        Cowd__V1__ProcInfo **procs = NULL;
+        struct proc_listing all = { 0 };
         bool *printed = NULL;
         struct table *t = NULL;
         char prefix[512];
@@ -173,19 +216,18 @@ static int cmd_ps_exec(struct cmd_ctx *ctx, int argc, char **argv, struct value 
         r = cmd_connect(ctx);
         if (r < 0)
                 goto out;
-        r = cowc_list_procs(ctx->conn, &resp, &ctx->err);
+        r = proc_listing_fetch(ctx, &all);
         if (r != 0)
                 goto out;
 
-        size_t n = resp->list_procs->n_procs;
-        procs = calloc(n ? n : 1, sizeof(*procs));
+        size_t n = all.n;
+        Cowd__V1__ProcInfo **procs = all.procs;
         printed = calloc(n ? n : 1, sizeof(*printed));
         t = table_new(ARRAY_SIZE(cols), cols);
-        if (!procs || !printed || !t) {
+        if (!printed || !t) {
                 r = -ENOMEM;
                 goto out;
         }
-        memcpy(procs, resp->list_procs->procs, n * sizeof(*procs));
         qsort(procs, n, sizeof(*procs), proc_by_pid);
 
         /*
@@ -209,8 +251,7 @@ static int cmd_ps_exec(struct cmd_ctx *ctx, int argc, char **argv, struct value 
 out:
         table_free(t);
         free(printed);
-        free(procs);
-        cowc_response_free(resp);
+        proc_listing_release(&all);
         return r;
 }
 

@@ -77,11 +77,6 @@ static int cmd_pagemap_exec(struct cmd_ctx *ctx, int argc, char **argv, struct v
         r = pages_collect(ctx, pid, addr, len, &pages);
         if (r != 0)
                 goto out;
-        if (pages.incomplete)
-                fprintf(stderr,
-                        "cowctl: pagemap: scanned 0x%" PRIx64 "-0x%" PRIx64
-                        " without finding every mapping; give ADDR LEN for the rest\n",
-                        (uint64_t)0x10000, pages.scan_end);
 
         t = table_new(ARRAY_SIZE(cols), cols);
         if (!t) {

@@ -6,9 +6,6 @@
 #include <string.h>
 
 /* The lowest address the daemon gives a mapping when it chooses. */
-#define SCAN_START 0x10000ull
-/* With no range, stop looking after this much address space: mappings placed above need a range. */
-#define SCAN_LIMIT (16ull << 30)
 /* Pages per page_map request, and requests in flight at once. */
 #define CHUNK_PAGES 8192ull
 #define PIPELINE_DEPTH 8
@@ -75,7 +72,7 @@ const char *page_flags(const struct page *p, char *buf, size_t len)
 
 /* Sends up to PIPELINE_DEPTH chunk requests from *next; receives them all. */
 static int collect_batch(struct cmd_ctx *ctx, uint32_t pid, uint64_t *next, uint64_t end,
-                         uint64_t *mapped_seen, struct page_list *ret)
+                         struct page_list *ret)
 {
         uint64_t chunk = CHUNK_PAGES * ctx->page_size;
         int queued = 0, first_err = 0;
@@ -109,7 +106,6 @@ static int collect_batch(struct cmd_ctx *ctx, uint32_t pid, uint64_t *next, uint
                                 const Cowd__V1__PageEntry *e = resp->page_map->pages[k];
                                 if (!e->mapped)
                                         continue;
-                                (*mapped_seen)++;
                                 if (page_list_add(ret, e) < 0)
                                         first_err = -ENOMEM;
                         }
@@ -119,40 +115,46 @@ static int collect_batch(struct cmd_ctx *ctx, uint32_t pid, uint64_t *next, uint
         return first_err;
 }
 
+/* Collects every page of [next, end), pipelining page_map requests. */
+static int collect_range(struct cmd_ctx *ctx, uint32_t pid, uint64_t next, uint64_t end,
+                         struct page_list *ret)
+{
+        while (next < end) {
+                int r = collect_batch(ctx, pid, &next, end, ret);
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
 int pages_collect(struct cmd_ctx *ctx, uint32_t pid, uint64_t addr, uint64_t len,
                   struct page_list *ret)
 {
-        Cowd__V1__Response *stats = NULL;
-        uint64_t want_pages = UINT64_MAX, mapped_seen = 0, next, end;
         int r = cmd_connect(ctx);
         if (r < 0)
                 return r;
         uint64_t ps = ctx->page_size;
 
-        if (len == 0) {
-                r = cowc_proc_stats(ctx->conn, pid, &stats, &ctx->err);
-                if (r != 0)
-                        return r;
-                want_pages = (stats->proc_stats->vsize_bytes + ps - 1) / ps;
-                cowc_response_free(stats);
-                next = SCAN_START;
-                end = SCAN_START + SCAN_LIMIT;
-        } else {
-                next = addr & ~(ps - 1);
-                end = addr + len;
+        if (len != 0) {
+                uint64_t end = addr + len;
                 if (end < addr)
                         return cmd_fail(ctx, -EINVAL, "range wraps around the address space");
-                end = (end + ps - 1) & ~(ps - 1);
+                return collect_range(ctx, pid, addr & ~(ps - 1), (end + ps - 1) & ~(ps - 1), ret);
         }
 
-        while (next < end && mapped_seen < want_pages) {
-                r = collect_batch(ctx, pid, &next, end, &mapped_seen, ret);
+        /* Every mapping, a page of the list at a time. */
+        uint64_t start = 0;
+        do {
+                Cowd__V1__Response *maps = NULL;
+                r = cowc_list_maps(ctx->conn, pid, start, &maps, &ctx->err);
                 if (r != 0)
                         return r;
-        }
-        if (len == 0) {
-                ret->scan_end = next;
-                ret->incomplete = mapped_seen < want_pages;
-        }
-        return 0;
+                const Cowd__V1__ListMapsResult *lm = maps->list_maps;
+                for (size_t i = 0; i < lm->n_maps && r == 0; i++)
+                        r = collect_range(ctx, pid, lm->maps[i]->addr,
+                                          lm->maps[i]->addr + lm->maps[i]->length, ret);
+                start = lm->next_addr;
+                cowc_response_free(maps);
+        } while (r == 0 && start != 0);
+        return r;
 }

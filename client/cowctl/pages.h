@@ -23,17 +23,13 @@ struct page {
 struct page_list {
         struct page *pages;
         size_t n, cap;
-        uint64_t scan_end; /* with no range: how far the scan looked */
-        bool incomplete;   /* with no range: the scan stopped before finding every mapping */
 };
 
 /*
  * Appends pid's mapped pages in [addr, addr+len) to ret, the range widened
- * to whole pages. len 0 means "every mapping": the protocol has no call
- * listing mappings, so the scan walks up from the lowest address the daemon
- * hands out until it has seen as many mapped pages as the process's vsize
- * says it has, or gives up at a bound (ret->incomplete). Requests are
- * pipelined. Returns like a command: 0, a daemon code, or a negative errno.
+ * to whole pages. len 0 means every mapping the process has (from
+ * list_maps). page_map requests are pipelined. Returns like a command: 0, a
+ * daemon code, or a negative errno.
  */
 int pages_collect(struct cmd_ctx *ctx, uint32_t pid, uint64_t addr, uint64_t len,
                   struct page_list *ret);

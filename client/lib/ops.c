@@ -266,12 +266,27 @@ int cowc_page_map(cowc_conn *c, uint32_t pid, uint64_t addr, uint64_t length,
         return call_expect(c, &req, COWD__V1__RESPONSE__RESULT_PAGE_MAP, ret, err);
 }
 
-int cowc_list_procs(cowc_conn *c, Cowd__V1__Response **ret, struct cowc_error *err)
+int cowc_list_procs(cowc_conn *c, uint32_t start_pid, Cowd__V1__Response **ret,
+                    struct cowc_error *err)
 {
         Cowd__V1__ListProcsRequest m = COWD__V1__LIST_PROCS_REQUEST__INIT;
         Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
 
+        m.start_pid = start_pid;
         req.op_case = COWD__V1__REQUEST__OP_LIST_PROCS;
         req.list_procs = &m;
         return call_expect(c, &req, COWD__V1__RESPONSE__RESULT_LIST_PROCS, ret, err);
+}
+
+int cowc_list_maps(cowc_conn *c, uint32_t pid, uint64_t start_addr, Cowd__V1__Response **ret,
+                   struct cowc_error *err)
+{
+        Cowd__V1__ListMapsRequest m = COWD__V1__LIST_MAPS_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+
+        m.pid = pid;
+        m.start_addr = start_addr;
+        req.op_case = COWD__V1__REQUEST__OP_LIST_MAPS;
+        req.list_maps = &m;
+        return call_expect(c, &req, COWD__V1__RESPONSE__RESULT_LIST_MAPS, ret, err);
 }

@@ -700,6 +700,56 @@ oom:
 }
 
 /*
+ * list_maps: the owner's view of one process's mappings, at most
+ * max_list_maps per reply; next_addr says where to continue.
+ */
+static int handle_list_maps(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                            const Cowd__V1__ListMapsRequest *in)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        uint32_t cap = d->limits->max_list_maps;
+        Cowd__V1__ListMapsResult *out;
+        Cowd__V1__MapInfo *maps, **list;
+        struct cow_map_info *info;
+        int r;
+
+        r = proc_authorize(d, reply, uid, in->pid, "list_maps");
+        if (r < 0)
+                return r;
+        out = RESULT_NEW(reply, Cowd__V1__ListMapsResult, cowd__v1__list_maps_result__init);
+        /* One more than fits tells whether the walk has further to go. */
+        info = cow_reply_alloc(reply, ((size_t)cap + 1) * sizeof(*info));
+        if (!out || !info)
+                goto oom;
+        r = cow_engine_maps(d->engine, in->pid, in->start_addr, info, (size_t)cap + 1);
+        if (r < 0)
+                return reply_engine_error(d, reply, r, "list_maps", in->pid, NULL);
+        size_t n = (size_t)r > cap ? cap : (size_t)r;
+        maps = cow_reply_alloc(reply, n * sizeof(*maps));
+        list = cow_reply_alloc(reply, n * sizeof(*list));
+        if (!maps || !list)
+                goto oom;
+        for (size_t i = 0; i < n; i++) {
+                cowd__v1__map_info__init(&maps[i]);
+                maps[i].addr = info[i].addr;
+                maps[i].length = info[i].length;
+                maps[i].prot = info[i].prot;
+                maps[i].shared = info[i].shared;
+                maps[i].kind = (Cowd__V1__MapKind)info[i].kind;
+                list[i] = &maps[i];
+        }
+        out->n_maps = n;
+        out->maps = list;
+        out->next_addr = (size_t)r > cap ? info[cap].addr : 0;
+        resp->result_case = COWD__V1__RESPONSE__RESULT_LIST_MAPS;
+        resp->list_maps = out;
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
+/*
  * Lists every live process, whoever owns it, as ps(1) does: names, sizes
  * and owners are not secrets, and an operator needs to see who holds the
  * memory. Acting on a process still needs ownership. One reply carries at
@@ -819,6 +869,9 @@ int cow_dispatch(cow_dispatcher *d, uint32_t uid, const Cowd__V1__Request *req,
                 break;
         case COWD__V1__REQUEST__OP_LIST_PROCS:
                 (void)handle_list_procs(d, reply, req->list_procs);
+                break;
+        case COWD__V1__REQUEST__OP_LIST_MAPS:
+                (void)handle_list_maps(d, reply, uid, req->list_maps);
                 break;
         case COWD__V1__REQUEST__OP__NOT_SET:
         default:

@@ -19,6 +19,8 @@ void cow_service_limits_init(struct cow_service_limits *limits, const struct cow
                 min_u32(cfg->max_page_map_pages, room / COW_SERVICE_LIMITS_PAGE_ENTRY_BYTES);
         limits->max_list_procs =
                 min_u32(COW_SERVICE_LIMITS_LIST_PROCS_MAX, room / COW_SERVICE_LIMITS_PROC_INFO_BYTES);
+        limits->max_list_maps =
+                min_u32(COW_SERVICE_LIMITS_LIST_MAPS_MAX, room / COW_SERVICE_LIMITS_MAP_INFO_BYTES);
         limits->max_connections = cfg->max_connections;
         limits->idle_timeout_s = cfg->idle_timeout_s;
         limits->output_watermark = cfg->output_watermark;

@@ -21,12 +21,16 @@ struct cow_config;
 #define COW_SERVICE_LIMITS_PROC_INFO_BYTES 72u
 /* Processes in one ListProcs reply, whatever the frame size allows. */
 #define COW_SERVICE_LIMITS_LIST_PROCS_MAX 4096u
+/* Upper bound on the encoded size of one MapInfo. */
+#define COW_SERVICE_LIMITS_MAP_INFO_BYTES 40u
+#define COW_SERVICE_LIMITS_LIST_MAPS_MAX 4096u
 
 struct cow_service_limits {
         uint32_t max_frame_bytes;    /* either direction */
         uint64_t max_read_bytes;     /* so that a read's reply fits in one frame */
         uint32_t max_page_map_pages; /* configured, lowered to what fits in one frame */
         uint32_t max_list_procs;     /* processes per ListProcs reply */
+        uint32_t max_list_maps;      /* mappings per ListMaps reply */
         uint32_t max_connections;
         uint32_t idle_timeout_s;
         uint32_t output_watermark;

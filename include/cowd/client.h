@@ -173,13 +173,21 @@ int cowc_write(cowc_conn *c, uint32_t pid, uint64_t addr, const void *buf, size_
  * The statistics and introspection calls hand over the whole reply; read
  * (*ret)->proc_stats, ->sys_stats, ->page_map or ->list_procs, then
  * cowc_response_free(*ret). The result member is checked to be present.
+ * list_procs and list_maps hand back ->list_procs and ->list_maps.
  */
 int cowc_proc_stats(cowc_conn *c, uint32_t pid, Cowd__V1__Response **ret,
                     struct cowc_error *err);
 int cowc_sys_stats(cowc_conn *c, Cowd__V1__Response **ret, struct cowc_error *err);
 int cowc_page_map(cowc_conn *c, uint32_t pid, uint64_t addr, uint64_t length,
                   Cowd__V1__Response **ret, struct cowc_error *err);
-int cowc_list_procs(cowc_conn *c, Cowd__V1__Response **ret, struct cowc_error *err);
+/*
+ * The list calls page: pass 0 (or the reply's next_pid / next_addr) as the
+ * start; a next value of 0 in the reply means the list is complete.
+ */
+int cowc_list_procs(cowc_conn *c, uint32_t start_pid, Cowd__V1__Response **ret,
+                    struct cowc_error *err);
+int cowc_list_maps(cowc_conn *c, uint32_t pid, uint64_t start_addr, Cowd__V1__Response **ret,
+                   struct cowc_error *err);
 
 #ifdef __cplusplus
 }

@@ -87,7 +87,7 @@ static void test_spawn_fork_exit(void **state)
         assert_true(err.message[0] != '\0');
 
         Cowd__V1__Response *r = NULL;
-        assert_int_equal(cowc_list_procs(conn, &r, &err), 0);
+        assert_int_equal(cowc_list_procs(conn, 0, &r, &err), 0);
         bool found = false;
         for (size_t i = 0; i < r->list_procs->n_procs; i++) {
                 const Cowd__V1__ProcInfo *p = r->list_procs->procs[i];
@@ -273,6 +273,41 @@ static void test_out_of_memory_changes_nothing(void **state)
         assert_int_equal(frames_used(), before);
 }
 
+static void test_list_maps(void **state)
+{
+        (void)state;
+        struct cowc_error err;
+        uint32_t pid = spawn("maps");
+        uint64_t a = map(pid, 3 * PAGE, 3, false), b = map(pid, PAGE, 1, true);
+        struct cowc_mmap_args high = { .addr = UINT64_C(0x7f0000000000), .length = 2 * PAGE,
+                                       .prot = 0, .fixed = true };
+        uint64_t h = 0;
+        assert_int_equal(cowc_mmap(conn, pid, &high, &h, &err), 0);
+
+        Cowd__V1__Response *r = NULL;
+        assert_int_equal(cowc_list_maps(conn, pid, 0, &r, &err), 0);
+        const Cowd__V1__ListMapsResult *lm = r->list_maps;
+        assert_int_equal(lm->n_maps, 3);
+        assert_int_equal(lm->next_addr, 0);
+        assert_int_equal(lm->maps[0]->addr, a);
+        assert_int_equal(lm->maps[0]->length, 3 * PAGE);
+        assert_int_equal(lm->maps[0]->prot, 3);
+        assert_false(lm->maps[0]->shared);
+        assert_int_equal(lm->maps[1]->addr, b);
+        assert_true(lm->maps[1]->shared);
+        assert_int_equal(lm->maps[2]->addr, h);
+        assert_int_equal(lm->maps[2]->prot, 0);
+        cowc_response_free(r);
+
+        /* From an address: only the mappings ending after it. */
+        assert_int_equal(cowc_list_maps(conn, pid, b + PAGE, &r, &err), 0);
+        assert_int_equal(r->list_maps->n_maps, 1);
+        assert_int_equal(r->list_maps->maps[0]->addr, h);
+        cowc_response_free(r);
+        assert_int_equal(cowc_list_maps(conn, 999999, 0, &r, &err), COWD__V1__CODE__NOT_FOUND);
+        assert_int_equal(cowc_exit(conn, pid, &err), 0);
+}
+
 static void test_page_map_limit(void **state)
 {
         (void)state;
@@ -345,6 +380,7 @@ int main(void)
                 cmocka_unit_test(test_copy_on_write_and_stats),
                 cmocka_unit_test(test_shared_mapping_across_fork),
                 cmocka_unit_test(test_out_of_memory_changes_nothing),
+                cmocka_unit_test(test_list_maps),
                 cmocka_unit_test(test_page_map_limit),
                 cmocka_unit_test(test_pipelined_replies_in_order),
         };

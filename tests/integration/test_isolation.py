@@ -31,6 +31,7 @@ INTRUDER = textwrap.dedent("""
         "madvise": {"pid": pid, "addr": addr, "length": 4096, "advice": 1},
         "proc_stats": {"pid": pid},
         "page_map": {"pid": pid, "addr": addr, "length": 4096},
+        "list_maps": {"pid": pid},
     }
     for name, fields in ops.items():
         print(name, cowdtest.code_name(w.call(**{name: fields})))
@@ -61,7 +62,7 @@ class Isolation(unittest.TestCase):
             self.assertEqual(out.returncode, 0, out.stderr)
             seen = dict(line.split() for line in out.stdout.splitlines())
             for op in ("read", "write", "fork", "exit", "mmap", "munmap", "mprotect",
-                       "madvise", "proc_stats", "page_map"):
+                       "madvise", "proc_stats", "page_map", "list_maps"):
                 self.assertEqual(seen.get(op), "PERMISSION_DENIED", "%s: %s" % (op, seen))
             # The intruder may still use processes of its own.
             self.assertEqual(seen.get("own_spawn"), "OK")
