@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
 
 #include "args.h"
 #include "frame.h"
@@ -83,6 +84,31 @@ int cmd_parse_prot(struct cmd_ctx *ctx, const char *s, uint32_t *ret)
         return 0;
 }
 
+/*
+ * Connects, and with --wait keeps trying while the socket is missing or
+ * refuses (a daemon still starting), backing off from 10 ms to 250 ms.
+ */
+static int connect_with_wait(struct cmd_ctx *ctx)
+{
+        struct timespec start, now;
+        unsigned backoff_ms = 10;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (;;) {
+                int r = cowc_connect(ctx->endpoint, NULL, &ctx->conn);
+                if (r == 0 || (r != -ENOENT && r != -ECONNREFUSED))
+                        return r;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                uint64_t spent = (uint64_t)(now.tv_sec - start.tv_sec) * 1000 +
+                                 (uint64_t)(now.tv_nsec / 1000000) -
+                                 (uint64_t)(start.tv_nsec / 1000000);
+                if (spent + backoff_ms > ctx->wait_ms)
+                        return r;
+                nanosleep(&(struct timespec){ .tv_nsec = (long)backoff_ms * 1000000 }, NULL);
+                if (backoff_ms < 250)
+                        backoff_ms *= 2;
+        }
+}
+
 int cmd_connect(struct cmd_ctx *ctx)
 {
         struct cowc_server_info info;
@@ -91,7 +117,7 @@ int cmd_connect(struct cmd_ctx *ctx)
 
         if (ctx->conn)
                 return 0;
-        r = cowc_connect(ctx->endpoint, NULL, &ctx->conn);
+        r = connect_with_wait(ctx);
         if (r < 0) {
                 const char *where = ctx->endpoint ? ctx->endpoint : "the default socket";
                 return cmd_fail(ctx, r, "cannot connect to %s: %s", where, strerror(-r));

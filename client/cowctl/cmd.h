@@ -22,6 +22,7 @@
 
 struct cmd_ctx {
         const char *endpoint;  /* NULL: the default socket */
+        unsigned wait_ms;      /* keep retrying a refused connection this long (--wait) */
         cowc_conn *conn;       /* connected on first use */
         uint32_t page_size;    /* from hello */
         uint32_t max_frame;    /* from hello */

@@ -28,6 +28,7 @@ static void usage(FILE *f)
                 "  -s, --socket SOCKET  a Unix socket path or HOST:PORT (default: $COWD_SOCKET,\n"
                 "                       $XDG_RUNTIME_DIR/cowd.sock, /tmp/cowd-UID/cowd.sock)\n"
                 "  -j, --json           print JSON\n"
+                "  -w, --wait SECONDS   retry connecting while the daemon starts (up to SECONDS)\n"
                 "  -h, --help           this help\n"
                 "\n"
                 "Sizes and addresses: 4096, 0x1000, 64K, 1M, 2G. PROT: r, w, rw, none.\n"
@@ -41,6 +42,7 @@ int main(int argc, char **argv)
         static const struct option longopts[] = {
                 { "socket", required_argument, NULL, 's' },
                 { "json", no_argument, NULL, 'j' },
+                { "wait", required_argument, NULL, 'w' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
@@ -50,7 +52,7 @@ int main(int argc, char **argv)
         int c, r, status;
 
         /* '+': stop at the command, whose own options are its business. */
-        while ((c = getopt_long(argc, argv, "+s:jh", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+s:jw:h", longopts, NULL)) != -1) {
                 switch (c) {
                 case 's':
                         ctx.endpoint = optarg;
@@ -58,6 +60,16 @@ int main(int argc, char **argv)
                 case 'j':
                         json = true;
                         break;
+                case 'w': {
+                        char *end;
+                        unsigned long secs = strtoul(optarg, &end, 10);
+                        if (*optarg == '\0' || *end != '\0' || secs > 3600) {
+                                fprintf(stderr, "cowctl: --wait takes seconds, 0 to 3600\n");
+                                return 2;
+                        }
+                        ctx.wait_ms = (unsigned)secs * 1000;
+                        break;
+                }
                 case 'h':
                         usage(stdout);
                         return 0;

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <event2/listener.h>
+#include <event2/util.h>
+#include <systemd/sd-daemon.h>
 
 #include "codec.h"
 #include "connection.h"
@@ -468,6 +470,52 @@ out:
         return r;
 }
 
+/* ---- socket activation ----------------------------------------------------------- */
+
+/*
+ * Adopts the sockets a service manager passed (sd_listen_fds): a listening
+ * Unix stream socket and at most one TCP one. Returns how many were
+ * adopted (0: none were passed; bind our own) or a negative errno.
+ */
+static int server_adopt_activated(cow_server *s)
+{
+        int n = sd_listen_fds(1);
+        if (n < 0) {
+                log_error(s->log, "cannot read the sockets passed by the service manager: %s",
+                          strerror(-n));
+                return n;
+        }
+        for (int i = 0; i < n; i++) {
+                int fd = SD_LISTEN_FDS_START + i;
+                enum listener_kind kind;
+
+                if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0) {
+                        kind = LISTENER_UNIX;
+                } else if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0) {
+                        kind = LISTENER_TCP;
+                } else {
+                        log_error(s->log, "passed socket %d is not a listening stream socket", fd);
+                        return -EINVAL;
+                }
+                if ((kind == LISTENER_UNIX && s->unix_listener) ||
+                    (kind == LISTENER_TCP && s->tcp_listener)) {
+                        log_error(s->log, "more than one %s socket was passed",
+                                  kind == LISTENER_UNIX ? "Unix" : "TCP");
+                        return -EINVAL;
+                }
+                if (evutil_make_socket_closeonexec(fd) < 0 ||
+                    evutil_make_socket_nonblocking(fd) < 0)
+                        return -errno;
+                int r = server_add_listener(s, fd, kind);
+                if (r < 0)
+                        return r;
+        }
+        if (n > 0)
+                log_info(s->log, "serving %d socket%s passed by the service manager", n,
+                         n == 1 ? "" : "s");
+        return n;
+}
+
 int cow_server_listen(cow_server *s)
 {
         int r;
@@ -475,6 +523,9 @@ int cow_server_listen(cow_server *s)
         s->accept_retry = evtimer_new(s->base, server_on_accept_retry, s);
         if (!s->accept_retry)
                 return -ENOMEM;
+        r = server_adopt_activated(s);
+        if (r != 0)
+                return r < 0 ? r : 0;
         r = server_listen_unix(s);
         if (r < 0)
                 return r;
