@@ -293,14 +293,21 @@ static int unmap_range(struct cow_engine *e, struct cow_proc *p, uint64_t start,
         return 0;
 }
 
-/* Checks the map-count and page-table budgets for changing [start, end). */
+/*
+ * Checks the budgets for changing [start, end): the mappings the process
+ * would hold afterwards (remove: the range's mappings go; add: new ones
+ * come), and, when the page table is cleared there, the nodes that copying
+ * its shared edges would take.
+ */
 static int edit_budget(const struct cow_engine *e, const struct cow_proc *p, uint64_t start,
-                       uint64_t end, unsigned new_maps)
+                       uint64_t end, bool remove, unsigned add)
 {
-        unsigned splits = vma_splits_needed(&p->vmas, start, end);
-        if ((uint64_t)p->vmas.n + splits + new_maps > e->cfg.max_maps_per_proc)
+        if (vma_count_after(&p->vmas, start, end, remove) + add > e->cfg.max_maps_per_proc)
                 return -EMLINK;
-        return pt_reserve(&e->pt, pt_nodes_for_clear(&e->pt));
+        if (!remove)
+                return 0;
+        return pt_reserve(&e->pt, pt_nodes_for_clear(&e->pt, p->root, engine_vpn(e, start),
+                                                     engine_vpn(e, end)));
 }
 
 int cow_engine_mmap(cow_engine *e, cow_pid pid, const struct cow_mmap_args *args,
@@ -336,7 +343,8 @@ int cow_engine_mmap(cow_engine *e, cow_pid pid, const struct cow_mmap_args *args
                 if (!vma_range_free(&p->vmas, start, end) && !args->fixed)
                         return -EEXIST;
         }
-        r = edit_budget(e, p, start, end, 1);
+        /* Replacement removes what overlaps; a free range removes nothing. */
+        r = edit_budget(e, p, start, end, !vma_range_free(&p->vmas, start, end), 1);
         if (r < 0)
                 return r;
 
@@ -366,7 +374,7 @@ int cow_engine_munmap(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length
         uint64_t end;
         int r = range_check(e, addr, length, &end);
         if (r == 0)
-                r = edit_budget(e, p, addr, end, 0);
+                r = edit_budget(e, p, addr, end, true, 0);
         if (r == 0)
                 r = unmap_range(e, p, addr, end);
         return r;
@@ -386,7 +394,8 @@ int cow_engine_mprotect(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t leng
                 return r;
         if (!vma_range_covered(&p->vmas, addr, end))
                 return -ENXIO;
-        r = edit_budget(e, p, addr, end, 0);
+        /* Protection lives in the mappings: no page-table node changes. */
+        r = edit_budget(e, p, addr, end, false, 0);
         if (r == 0)
                 r = vma_protect(&p->vmas, addr, end, (uint8_t)prot);
         if (r < 0)
@@ -412,7 +421,8 @@ int cow_engine_madvise(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t lengt
                 return -ENXIO;
         if (advice == COW_MADV_NORMAL)
                 return 0;
-        r = pt_reserve(&e->pt, pt_nodes_for_clear(&e->pt));
+        r = pt_reserve(&e->pt, pt_nodes_for_clear(&e->pt, p->root, engine_vpn(e, addr),
+                                                  engine_vpn(e, end)));
         if (r < 0)
                 return r;
         /* Private pages are gone (zero again); shared ones stay in their object. */

@@ -22,29 +22,35 @@ static uint64_t vma_pgoff(const struct cow_engine *e, const struct vma *v, uint6
         return v->pgoff + (vpn - engine_vpn(e, v->start));
 }
 
-/* Frames the access to vpn would allocate: 0 or 1. Changes nothing. */
-static unsigned frames_needed(const struct cow_engine *e, const struct cow_proc *p,
-                              const struct vma *v, uint64_t vpn, bool write)
+/* What an access to one page would take. */
+struct page_needs {
+        unsigned frames;  /* frames it would allocate: 0 or 1 */
+        bool prepare;     /* it changes the page table, so its path must be prepared */
+};
+
+/* Works out what accessing vpn would take. Changes nothing. */
+static struct page_needs page_needs(const struct cow_engine *e, const struct cow_proc *p,
+                                    const struct vma *v, uint64_t vpn, bool write)
 {
-        if (v->shared)
-                return memobj_lookup(v->obj, vma_pgoff(e, v, vpn)) == 0;
-        if (!write)
-                return 0;
         const struct tlb_entry *t = tlb_probe(&p->tlb, vpn);
-        if (t && t->writable)
-                return 0;
+        if (t && (!write || t->writable))
+                return (struct page_needs){ 0 };
 
         unsigned state;
         uint64_t pte = pt_lookup(&e->pt, p->root, vpn, &state);
-        if (!(pte & PTE_PRESENT) || pte_pfn(pte) == FRAME_ZERO)
-                return 1;
-        if (engine_write_ok(v, pte, state))
-                return 0;
+        bool present = (pte & PTE_PRESENT) != 0;
+        if (present && (!write || engine_write_ok(v, pte, state)))
+                return (struct page_needs){ 0 }; /* a TLB fill, nothing more */
+        if (v->shared)
+                return (struct page_needs){
+                        .frames = memobj_lookup(v->obj, vma_pgoff(e, v, vpn)) == 0, .prepare = true
+                };
+        if (!write || !present || pte_pfn(pte) == FRAME_ZERO)
+                return (struct page_needs){ .frames = write, .prepare = true };
         /* Unsharing a shared node would add a reference to the frame: a copy. */
         const struct frame *fr = &e->frames.meta[pte_pfn(pte)];
-        if (!(state & PT_PATH_SHARED) && (fr->flags & FRAME_ANON) && fr->refs == 1)
-                return 0;
-        return 1;
+        bool reuse = !(state & PT_PATH_SHARED) && (fr->flags & FRAME_ANON) && fr->refs == 1;
+        return (struct page_needs){ .frames = !reuse, .prepare = true };
 }
 
 static void record_segv(struct cow_engine *e, struct cow_proc *p, enum cow_fault_kind kind,
@@ -58,12 +64,15 @@ static void record_segv(struct cow_engine *e, struct cow_proc *p, enum cow_fault
 
 /*
  * Pass one: checks every page of [addr, end) for the access and counts the
- * frames it would need. Returns 0 or -EFAULT (with the fault recorded).
+ * frames and page-table nodes it would need. Returns 0 or -EFAULT (with the
+ * fault recorded).
  */
 static int access_check(struct cow_engine *e, struct cow_proc *p, uint64_t addr, uint64_t end,
-                        bool write, uint64_t *ret_frames, struct cow_fault *ret_fault)
+                        bool write, uint64_t *ret_frames, uint64_t *ret_nodes,
+                        struct cow_fault *ret_fault)
 {
-        uint64_t mask = e->frames.page_size - 1, need = 0;
+        uint64_t mask = e->frames.page_size - 1, frames = 0, nodes = 0;
+        uint64_t last_leaf = UINT64_MAX; /* pages under one leaf share their path */
         unsigned want = write ? COW_PROT_WRITE : COW_PROT_READ;
         const struct vma *v = NULL;
 
@@ -79,9 +88,16 @@ static int access_check(struct cow_engine *e, struct cow_proc *p, uint64_t addr,
                         record_segv(e, p, COW_SEGV_ACCERR, at, ret_fault);
                         return -EFAULT;
                 }
-                need += frames_needed(e, p, v, engine_vpn(e, page), write);
+                uint64_t vpn = engine_vpn(e, page);
+                struct page_needs need = page_needs(e, p, v, vpn, write);
+                frames += need.frames;
+                if (need.prepare && vpn >> PT_BITS != last_leaf) {
+                        last_leaf = vpn >> PT_BITS;
+                        nodes += pt_nodes_for_prepare(&e->pt, p->root, vpn);
+                }
         }
-        *ret_frames = need;
+        *ret_frames = frames;
+        *ret_nodes = nodes;
         return 0;
 }
 
@@ -209,8 +225,8 @@ int fault_access(struct cow_engine *e, struct cow_proc *p, uint64_t addr, uint8_
         bool past_top = len > e->va_limit - addr;
         uint64_t end = past_top ? e->va_limit : addr + len;
 
-        uint64_t need;
-        int r = access_check(e, p, addr, end, write, &need, ret_fault);
+        uint64_t need, nodes;
+        int r = access_check(e, p, addr, end, write, &need, &nodes, ret_fault);
         if (r < 0)
                 return r;
         if (past_top) {
@@ -219,8 +235,7 @@ int fault_access(struct cow_engine *e, struct cow_proc *p, uint64_t addr, uint8_
         }
         if (need > frames_free_count(&e->frames))
                 return -ENOMEM;
-        r = pt_reserve(&e->pt, pt_nodes_for_access(&e->pt, engine_vpn(e, addr),
-                                                   engine_vpn(e, end - 1) + 1));
+        r = pt_reserve(&e->pt, nodes);
         if (r < 0)
                 return r;
 

@@ -34,17 +34,42 @@ int pt_reserve(const struct pt_ctx *c, uint64_t n)
         return c->nodes_live + n <= c->max_nodes ? 0 : -ENOBUFS;
 }
 
-uint64_t pt_nodes_for_access(const struct pt_ctx *c, uint64_t start, uint64_t end)
+uint64_t pt_nodes_for_prepare(const struct pt_ctx *c, const struct pt_node *root, uint64_t vpn)
 {
-        if (end <= start)
-                return 0;
-        uint64_t leaves = ((end - 1) >> PT_BITS) - (start >> PT_BITS) + 1;
-        return leaves * (c->levels - 1);
+        const struct pt_node *n = root;
+        for (unsigned level = c->levels - 1; level > 0; level--) {
+                const struct pt_node *child = n->child[pt_index(vpn, level)];
+                /* Missing, or shared (so copied, making every node below it shared):
+                 * the child and each node under it on the path is new. */
+                if (!child || child->refs > 1)
+                        return level;
+                n = child;
+        }
+        return 0;
 }
 
-uint64_t pt_nodes_for_clear(const struct pt_ctx *c)
+uint64_t pt_nodes_for_clear(const struct pt_ctx *c, const struct pt_node *root, uint64_t start,
+                            uint64_t end)
 {
-        return 2 * (uint64_t)(c->levels - 1);
+        uint64_t need = 0;
+        if (start >= end)
+                return 0;
+        const uint64_t edges[2] = { start, end - 1 };
+        for (int k = 0; k < 2; k++) {
+                const struct pt_node *n = root;
+                for (unsigned level = c->levels - 1; level > 0; level--) {
+                        const struct pt_node *child = n->child[pt_index(edges[k], level)];
+                        uint64_t lo = edges[k] & ~(entry_span(level) - 1);
+                        if (!child || (start <= lo && lo + entry_span(level) <= end))
+                                break; /* nothing there, or released whole */
+                        if (child->refs > 1) {
+                                need += level;
+                                break;
+                        }
+                        n = child;
+                }
+        }
+        return need;
 }
 
 /*

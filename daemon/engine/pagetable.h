@@ -92,11 +92,15 @@ void pt_ctx_init(struct pt_ctx *c, struct frames *frames, unsigned levels, uint6
 /* Checks that n more nodes fit the budget: 0 or -ENOBUFS. */
 int pt_reserve(const struct pt_ctx *c, uint64_t n);
 
-/* Upper bound on nodes that preparing every page of [start, end) may add. */
-uint64_t pt_nodes_for_access(const struct pt_ctx *c, uint64_t start, uint64_t end);
+/* Nodes that pt_prepare(root, vpn) would allocate or copy. Changes nothing. */
+uint64_t pt_nodes_for_prepare(const struct pt_ctx *c, const struct pt_node *root, uint64_t vpn);
 
-/* Upper bound on nodes that pt_clear_range() may add (it copies only the edges). */
-uint64_t pt_nodes_for_clear(const struct pt_ctx *c);
+/*
+ * An upper bound on nodes that pt_clear_range(root, start, end) would copy:
+ * only shared nodes on the two edge paths that the range covers in part.
+ */
+uint64_t pt_nodes_for_clear(const struct pt_ctx *c, const struct pt_node *root, uint64_t start,
+                            uint64_t end);
 
 /* A new empty root, or NULL when the budget is spent. */
 struct pt_node *pt_root_new(struct pt_ctx *c);
@@ -113,7 +117,7 @@ uint64_t pt_lookup(const struct pt_ctx *c, const struct pt_node *root, uint64_t 
 
 /*
  * Makes the path to vpn private to this root's process and returns its leaf
- * entry. Never fails: callers reserve pt_nodes_for_access() first.
+ * entry. Never fails: callers reserve pt_nodes_for_prepare() first.
  */
 uint64_t *pt_prepare(struct pt_ctx *c, struct pt_node *root, uint64_t vpn, struct pt_path *path);
 

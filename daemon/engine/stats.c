@@ -109,7 +109,8 @@ int cow_engine_proc_stats(cow_engine *e, cow_pid pid, struct cow_proc_stats *ret
                 .ppid = p->ppid,
                 .vsize_bytes = p->vmas.bytes,
                 .rss_pages = p->root->pages,
-                .pss_bytes = acc.pss_fixed >> PSS_SHIFT,
+                /* Rounded to the nearest byte: each page's share was rounded down. */
+                .pss_bytes = (acc.pss_fixed + (UINT64_C(1) << (PSS_SHIFT - 1))) >> PSS_SHIFT,
                 .uss_pages = acc.uss,
                 .shared_pages = acc.shared,
                 .zero_pages = p->root->zeros,

@@ -82,14 +82,17 @@ bool vma_range_covered(const struct vma_set *s, uint64_t start, uint64_t end)
         return at >= end;
 }
 
-unsigned vma_splits_needed(const struct vma_set *s, uint64_t start, uint64_t end)
+uint64_t vma_count_after(const struct vma_set *s, uint64_t start, uint64_t end, bool remove)
 {
-        unsigned n = 0;
+        uint64_t n = s->n;
         const struct vma *a = vma_find(s, start), *b = vma_find(s, end);
         if (a && a->start < start)
                 n++;
         if (b && b->start < end)
                 n++;
+        if (remove)
+                for (uint32_t i = vma_index_after(s, start); i < s->n && s->v[i].start < end; i++)
+                        n--; /* after the cuts, each overlapping mapping is one piece inside */
         return n;
 }
 

@@ -48,8 +48,11 @@ bool vma_range_free(const struct vma_set *s, uint64_t start, uint64_t end);
 /* True when [start, end) is wholly mapped, with no holes. */
 bool vma_range_covered(const struct vma_set *s, uint64_t start, uint64_t end);
 
-/* Mappings that cutting at start and at end would add (0, 1 or 2). */
-unsigned vma_splits_needed(const struct vma_set *s, uint64_t start, uint64_t end);
+/*
+ * How many mappings the set would hold after cutting at start and at end,
+ * less those inside [start, end) when remove is set.
+ */
+uint64_t vma_count_after(const struct vma_set *s, uint64_t start, uint64_t end, bool remove);
 
 /* Lowest gap of len bytes within [lo, hi): 0 or -ENOSPC. */
 int vma_find_gap(const struct vma_set *s, uint64_t len, uint64_t lo, uint64_t hi,
