@@ -527,7 +527,7 @@ int cow_config_parse(struct cow_config *cfg, int argc, char **argv, char *err, s
         }
 
         opterr = 0; /* we word our own messages */
-        optind = 1;
+        optind = 0; /* 0, not 1: glibc then resets all of getopt, so parsing can repeat */
         while ((c = getopt_long(argc, argv, ":c:hV", longopts, NULL)) != -1) {
                 switch (c) {
                 case 'c':
