@@ -80,7 +80,9 @@ class Daemon:
         notify.bind(notify_path)
         env = dict(os.environ, NOTIFY_SOCKET=notify_path)
         env.pop("COWD_SOCKET", None)
-        args = [daemon_binary(), "--socket", self.socket_path] + self.args
+        # $COWD_WRAPPER runs the daemon under another program (valgrind, say).
+        wrapper = os.environ.get("COWD_WRAPPER", "").split()
+        args = wrapper + [daemon_binary(), "--socket", self.socket_path] + self.args
         if self.world:
             args += ["--socket-mode", "0666"]
         self.stderr_path = os.path.join(self.dir, "stderr")
