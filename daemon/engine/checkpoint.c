@@ -513,6 +513,7 @@ static void read_proc(struct reader *rd, struct cow_engine *e, struct load_state
                 t->pfn = r_u32(rd);
                 t->writable = r_u8(rd) != 0;
         }
+        tlb_reindex(&p->tlb);
         uint32_t nmaps = r_u32(rd);
         if (nmaps > e->cfg.max_maps_per_proc) {
                 r_fail(rd, -EINVAL, "checkpoint process has more mappings than allowed");

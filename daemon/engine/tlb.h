@@ -27,6 +27,11 @@ struct tlb {
         uint64_t clock;
         uint64_t hits;
         uint64_t misses;
+        /* vpn -> entry, so that a lookup is a probe or two rather than a scan
+         * of a whole set (a fully associative TLB is one set of every entry):
+         * open addressing, linear probing, -1 for an empty slot. */
+        int32_t *index;
+        uint32_t index_mask;
 };
 
 /* ways == 0 means fully associative. entries must be a multiple of ways. */
@@ -47,5 +52,8 @@ void tlb_flush(struct tlb *t);
 
 /* Makes every entry read-only: the page table just shared its nodes. */
 void tlb_write_protect_all(struct tlb *t);
+
+/* Rebuilds the lookup index after the entries were written directly (a checkpoint). */
+void tlb_reindex(struct tlb *t);
 
 #endif /* COWD_ENGINE_TLB_H */

@@ -139,6 +139,11 @@ static void check_tlb(struct verify *v, const struct cow_proc *p)
                 if (t->stamp == 0)
                         continue;
                 uint64_t addr = t->vpn << e->frames.page_shift;
+                if (tlb_probe(&p->tlb, t->vpn) != t || t->vpn % p->tlb.sets != i / p->tlb.ways) {
+                        fail(v, "pid %" PRIu32 ": TLB entry for %#" PRIx64 " is duplicated,"
+                                " misplaced or missing from its index", p->pid, addr);
+                        continue;
+                }
                 const struct vma *m = vma_find(&p->vmas, addr);
                 unsigned state;
                 uint64_t pte = pt_lookup(&e->pt, p->root, t->vpn, &state);
