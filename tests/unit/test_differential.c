@@ -33,7 +33,7 @@
  *
  * A failure prints the seed and the operation index. Environment:
  *   COWD_SEED=N          run only sequence N (replay)
- *   COWD_DIFF_ITERS=N    number of sequences (default 1500)
+ *   COWD_DIFF_ITERS=N    number of sequences (default 3000)
  *   COWD_DIFF_OPS=N      operations per sequence (default 160)
  *   COWD_DIFF_VERBOSE=1  print every operation
  */
@@ -1305,7 +1305,7 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 static void test_differential(void **state)
 {
         struct diff *d = calloc(1, sizeof *d);
-        uint64_t iters = env_u64("COWD_DIFF_ITERS", 1500);
+        uint64_t iters = env_u64("COWD_DIFF_ITERS", 3000);
         unsigned nops = (unsigned)env_u64("COWD_DIFF_OPS", 160);
         const char *one = getenv("COWD_SEED");
         unsigned failures = 0;
