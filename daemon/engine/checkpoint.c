@@ -3,8 +3,10 @@
  * Checkpoints: the whole engine as one byte stream, and back.
  *
  * Format, version 1, all integers little-endian:
- *   "COWDCKPT" u32 version
- *   u32 page_size u64 mem_bytes u32 tlb_entries u32 tlb_ways
+ *   "COWDCKPT" u32 version u32 CRC-32 of the 12 bytes before it
+ *   u32 page_size u64 mem_bytes u32 tlb_entries u32 tlb_ways u32 CRC-32 of all so far
+ *       (the two header checksums tell damage from a checkpoint of another
+ *       version or configuration, which are reported before the end is read)
  *   u32 last_pid, engine counters (8 x u64)
  *   frames:  u32 hwm u32 used u32 free_head,
  *            per frame 1..hwm: u32 refs u16 flags u16 aux u32 next u32 owner,
@@ -37,6 +39,23 @@
 #define CKPT_MAGIC "COWDCKPT"
 #define CKPT_VERSION 1u
 #define NO_OBJECT UINT32_MAX
+/*
+ * While reading, counts are held only to these bounds, which no engine comes
+ * near: they keep a damaged count from asking for absurd memory. The
+ * configured limits are checked once the checksum has vouched for the file,
+ * so that damage reads as damage and only a real misfit reads as one.
+ */
+#define SANE_PROCS (UINT32_C(1) << 24)
+#define SANE_MAPS (UINT32_C(1) << 24)
+
+/* Nodes are numbered ahead of being read, so their table is allocated up
+ * front: its bound follows the configured budget, with room to report a
+ * checkpoint a few times too large as a misfit rather than as damage. */
+static uint64_t sane_nodes(const struct cow_engine *e)
+{
+        uint64_t four = 4 * e->pt.max_nodes;
+        return four > (UINT64_C(1) << 20) ? four : UINT64_C(1) << 20;
+}
 
 /* ---- writing ----------------------------------------------------------- */
 
@@ -245,10 +264,16 @@ int cow_engine_save(cow_engine *e, cow_sink_fn sink, void *ctx)
 
         w_bytes(w, CKPT_MAGIC, 8);
         w_u32(w, CKPT_VERSION);
+        w_flush(w);
+        uint32_t version_crc = w->crc;
+        w_u32(w, version_crc);
         w_u32(w, e->frames.page_size);
         w_u64(w, e->cfg.mem_bytes);
         w_u32(w, e->cfg.tlb_entries);
         w_u32(w, e->cfg.tlb_ways);
+        w_flush(w);
+        uint32_t header_crc = w->crc;
+        w_u32(w, header_crc);
         w_u32(w, e->last_pid);
         write_counters(w, &e->counters);
         write_frames(w, &e->frames);
@@ -383,18 +408,17 @@ static void read_frames(struct reader *rd, struct frames *f)
 static void read_objects(struct reader *rd, struct cow_engine *e, struct load_state *ls)
 {
         uint32_t n = r_u32(rd);
-        if (rd->err)
-                return;
-        if (n > e->frames.nframes + (uint64_t)e->cfg.max_procs * e->cfg.max_maps_per_proc) {
-                r_fail(rd, -EBADMSG, "checkpoint has more memory objects than could exist");
-                return;
-        }
-        ls->objs = calloc(n ? n : 1, sizeof(*ls->objs));
-        if (!ls->objs) {
-                r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
-                return;
-        }
-        for (uint32_t i = 0; i < n && rd->err == 0; i++) {
+        /* Grown as objects arrive: a damaged count runs into the end instead. */
+        for (uint32_t i = 0, cap = 0; i < n && rd->err == 0; i++) {
+                if (ls->nobjs == cap) {
+                        cap = cap ? cap * 2 : 16;
+                        struct memobj **objs = realloc(ls->objs, cap * sizeof(*objs));
+                        if (!objs) {
+                                r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
+                                return;
+                        }
+                        ls->objs = objs;
+                }
                 struct memobj *o = memobj_new();
                 if (!o) {
                         r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
@@ -434,8 +458,8 @@ static void read_nodes(struct reader *rd, struct cow_engine *e, struct load_stat
         uint32_t n = r_u32(rd);
         if (rd->err)
                 return;
-        if (n > e->pt.max_nodes) {
-                r_fail(rd, -EINVAL, "checkpoint page tables exceed max_pt_bytes");
+        if (n > sane_nodes(e)) {
+                r_fail(rd, -EBADMSG, "checkpoint node count is not believable");
                 return;
         }
         ls->nodes = calloc(n ? n : 1, sizeof(*ls->nodes));
@@ -515,8 +539,8 @@ static void read_proc(struct reader *rd, struct cow_engine *e, struct load_state
         }
         tlb_reindex(&p->tlb);
         uint32_t nmaps = r_u32(rd);
-        if (nmaps > e->cfg.max_maps_per_proc) {
-                r_fail(rd, -EINVAL, "checkpoint process has more mappings than allowed");
+        if (nmaps > SANE_MAPS) {
+                r_fail(rd, -EBADMSG, "checkpoint mapping count is not believable");
                 return;
         }
         for (uint32_t i = 0; i < nmaps && rd->err == 0; i++) {
@@ -551,8 +575,8 @@ static void read_procs(struct reader *rd, struct cow_engine *e, struct load_stat
         uint32_t n = r_u32(rd);
         if (rd->err)
                 return;
-        if (n > e->cfg.max_procs) {
-                r_fail(rd, -EINVAL, "checkpoint has more processes than max_procs allows");
+        if (n > SANE_PROCS) {
+                r_fail(rd, -EBADMSG, "checkpoint process count is not believable");
                 return;
         }
         /* From here on, processes own the nodes and objects they reference. */
@@ -572,6 +596,19 @@ static void read_procs(struct reader *rd, struct cow_engine *e, struct load_stat
                                      (i > 0 && e->procs.v[i - 1]->pid >= p->pid)))
                         r_fail(rd, -EBADMSG, "checkpoint process ids are out of order");
         }
+}
+
+/* The configured limits, checked once the checksum vouches for what was read. */
+static void check_fits(struct reader *rd, const struct cow_engine *e)
+{
+        if (e->procs.n > e->cfg.max_procs)
+                r_fail(rd, -EINVAL, "checkpoint has more processes than max_procs allows");
+        else if (e->pt.nodes_live > e->pt.max_nodes)
+                r_fail(rd, -EINVAL, "checkpoint page tables exceed max_pt_bytes");
+        for (uint32_t i = 0; i < e->procs.n && rd->err == 0; i++)
+                if (e->procs.v[i]->vmas.n > e->cfg.max_maps_per_proc)
+                        r_fail(rd, -EINVAL, "checkpoint process has more mappings than"
+                                            " max_maps_per_proc allows");
 }
 
 /* Every object must belong to some mapping: an orphan would never be freed. */
@@ -624,11 +661,17 @@ int cow_engine_load(const struct cow_engine_config *cfg, cow_source_fn source, v
         if (rd.err == 0 && memcmp(magic, CKPT_MAGIC, sizeof(magic)) != 0)
                 r_fail(&rd, -EBADMSG, "not a cowd checkpoint (bad magic)");
         uint32_t version = r_u32(&rd);
+        uint32_t version_crc = rd.crc;
+        if (r_u32(&rd) != version_crc && rd.err == 0)
+                r_fail(&rd, -EBADMSG, "checkpoint header is damaged (checksum mismatch)");
         if (rd.err == 0 && version != CKPT_VERSION)
                 r_fail(&rd, -EPROTONOSUPPORT, "checkpoint format version is not supported");
         uint32_t page_size = r_u32(&rd);
         uint64_t mem_bytes = r_u64(&rd);
         uint32_t tlb_entries = r_u32(&rd), tlb_ways = r_u32(&rd);
+        uint32_t header_crc = rd.crc;
+        if (r_u32(&rd) != header_crc && rd.err == 0)
+                r_fail(&rd, -EBADMSG, "checkpoint header is damaged (checksum mismatch)");
         if (rd.err == 0 && (page_size != cfg->page_size || mem_bytes != cfg->mem_bytes ||
                             tlb_entries != cfg->tlb_entries || tlb_ways != cfg->tlb_ways))
                 r_fail(&rd, -EINVAL, "checkpoint memory size, page size or TLB shape differs"
@@ -657,6 +700,8 @@ int cow_engine_load(const struct cow_engine_config *cfg, cow_source_fn source, v
                 if (r != -ENODATA)
                         r_fail(&rd, r < 0 ? r : -EBADMSG, "checkpoint has bytes after its end");
         }
+        if (rd.err == 0)
+                check_fits(&rd, e);
         if (rd.err == 0 && cow_engine_verify(e, NULL, 0) != 0)
                 r_fail(&rd, -EBADMSG, "checkpoint contents break the engine's invariants");
 

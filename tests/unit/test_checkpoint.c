@@ -17,6 +17,8 @@
 
 #include <cowd/engine.h>
 
+#include "crc32.h"
+
 #define PAGE 4096u
 #define NPAGES 32u
 
@@ -243,7 +245,8 @@ static void test_every_flipped_byte_is_refused(void **state)
                 cow_engine *r = NULL;
                 const char *why = NULL;
                 int err = cow_engine_load(&cfg, blob_source, &b, &r, &why);
-                assert_true(err < 0);
+                /* Damage reads as damage, not as another configuration. */
+                assert_true(err == -EBADMSG || err == -EPROTONOSUPPORT);
                 assert_null(r);
                 assert_non_null(why);
                 b.p[i] ^= 0x5a;
@@ -295,10 +298,21 @@ static void test_foreign_version_and_mismatch_are_refused(void **state)
         assert_non_null(strstr(why, "magic"));
         b.p[0] = 'C';
 
+        /* A damaged version byte is damage... */
         b.p[8] = 99; /* version, little-endian u32 after the magic */
+        b.pos = 0;
+        assert_int_equal(cow_engine_load(&cfg, blob_source, &b, &r, &why), -EBADMSG);
+        assert_non_null(strstr(why, "damaged"));
+        /* ...while a version this engine does not know, checksummed, is unsupported. */
+        uint32_t crc = crc32_update(0, b.p, 12);
+        for (int i = 0; i < 4; i++)
+                b.p[12 + i] = (uint8_t)(crc >> (8 * i));
         b.pos = 0;
         assert_int_equal(cow_engine_load(&cfg, blob_source, &b, &r, &why), -EPROTONOSUPPORT);
         b.p[8] = 1;
+        crc = crc32_update(0, b.p, 12);
+        for (int i = 0; i < 4; i++)
+                b.p[12 + i] = (uint8_t)(crc >> (8 * i));
 
         struct cow_engine_config other = cfg;
         other.mem_bytes *= 2;
@@ -314,6 +328,24 @@ static void test_foreign_version_and_mismatch_are_refused(void **state)
         assert_int_equal(cow_engine_load(&cfg, blob_source, &b, &r, &why), 0);
         cow_engine_free(r);
         cow_engine_free(e);
+        free(b.p);
+}
+
+static void test_limits_are_checked_after_the_checksum(void **state)
+{
+        (void)state;
+        struct world w;
+        build(&w); /* three processes */
+        struct blob b;
+        save(w.e, &b);
+        struct cow_engine_config cfg = small_config();
+        cfg.max_procs = 2;
+        cow_engine *r = NULL;
+        const char *why = NULL;
+        assert_int_equal(cow_engine_load(&cfg, blob_source, &b, &r, &why), -EINVAL);
+        assert_non_null(strstr(why, "max_procs"));
+        assert_null(r);
+        cow_engine_free(w.e);
         free(b.p);
 }
 
@@ -337,6 +369,7 @@ int main(void)
                 cmocka_unit_test(test_every_flipped_byte_is_refused),
                 cmocka_unit_test(test_every_truncation_is_refused),
                 cmocka_unit_test(test_foreign_version_and_mismatch_are_refused),
+                cmocka_unit_test(test_limits_are_checked_after_the_checksum),
                 cmocka_unit_test(test_sink_errors_are_returned),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
