@@ -12,6 +12,7 @@
 
 #include <cowd/engine.h>
 
+#include "blob.h"
 #include "crc32.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,37 +45,6 @@ static int feed_source(void *ctx, void *buf, size_t len)
                 return -ENODATA;
         memcpy(out + body, f->trailer + f->trailer_pos, want);
         f->trailer_pos += want;
-        return 0;
-}
-
-struct blob {
-        uint8_t *p;
-        size_t len, cap, pos;
-};
-
-static int blob_source(void *ctx, void *buf, size_t len)
-{
-        struct blob *b = ctx;
-        if (len > b->len - b->pos)
-                return -ENODATA;
-        memcpy(buf, b->p + b->pos, len);
-        b->pos += len;
-        return 0;
-}
-
-static int blob_sink(void *ctx, const void *buf, size_t len)
-{
-        struct blob *b = ctx;
-        if (b->len + len > b->cap) {
-                size_t cap = (b->len + len) * 2;
-                uint8_t *p = realloc(b->p, cap);
-                if (!p)
-                        return -ENOMEM;
-                b->p = p;
-                b->cap = cap;
-        }
-        memcpy(b->p + b->len, buf, len);
-        b->len += len;
         return 0;
 }
 

@@ -18,40 +18,10 @@
 #include <cowd/engine.h>
 
 #include "crc32.h"
+#include "blob.h"
 
 #define PAGE 4096u
 #define NPAGES 32u
-
-struct blob {
-        uint8_t *p;
-        size_t len, cap, pos;
-};
-
-static int blob_sink(void *ctx, const void *buf, size_t len)
-{
-        struct blob *b = ctx;
-        if (b->len + len > b->cap) {
-                size_t cap = (b->len + len) * 2;
-                uint8_t *p = realloc(b->p, cap);
-                if (!p)
-                        return -ENOMEM;
-                b->p = p;
-                b->cap = cap;
-        }
-        memcpy(b->p + b->len, buf, len);
-        b->len += len;
-        return 0;
-}
-
-static int blob_source(void *ctx, void *buf, size_t len)
-{
-        struct blob *b = ctx;
-        if (len > b->len - b->pos)
-                return -ENODATA;
-        memcpy(buf, b->p + b->pos, len);
-        b->pos += len;
-        return 0;
-}
 
 static int failing_sink(void *ctx, const void *buf, size_t len)
 {

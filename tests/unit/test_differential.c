@@ -38,6 +38,7 @@
  *   COWD_DIFF_VERBOSE=1  print every operation
  */
 #include "engine_test.h"
+#include "blob.h"
 
 #define MMAP_BASE UINT64_C(0x10000) /* where addr-0 placement starts */
 #define WIN_PAGES 384u  /* vpns [base, base + WIN_PAGES) of each process are modelled */
@@ -1007,41 +1008,6 @@ static void op_access(struct diff *d, struct mproc *p, bool write)
                       (unsigned long long)((s1.tlb_hits + s1.tlb_misses) -
                                            (s0.tlb_hits + s0.tlb_misses)),
                       (unsigned long long)(last - first + 1));
-}
-
-/* A growing buffer the checkpoint is written to and read back from. */
-struct blob {
-        unsigned char *p;
-        size_t len, cap, pos;
-};
-
-static int blob_sink(void *ctx, const void *buf, size_t len)
-{
-        struct blob *b = ctx;
-
-        if (b->len + len > b->cap) {
-                size_t cap = (b->len + len) * 2;
-                unsigned char *np = realloc(b->p, cap);
-
-                if (!np)
-                        return -ENOMEM;
-                b->p = np;
-                b->cap = cap;
-        }
-        memcpy(b->p + b->len, buf, len);
-        b->len += len;
-        return 0;
-}
-
-static int blob_source(void *ctx, void *buf, size_t len)
-{
-        struct blob *b = ctx;
-
-        if (len > b->len - b->pos)
-                return -ENODATA;
-        memcpy(buf, b->p + b->pos, len);
-        b->pos += len;
-        return 0;
 }
 
 /* Everything observable about one process, for before/after comparisons. */
