@@ -161,6 +161,11 @@ int cow_engine_munmap(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length
 int cow_engine_mprotect(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length,
                         unsigned prot);
 
+/*
+ * Advises on a page-aligned range, which must be wholly mapped (-ENXIO).
+ * COW_MADV_DONTNEED drops the range's page-table entries: a private page
+ * reads as zero again; a shared page keeps its data in its memory object.
+ */
 int cow_engine_madvise(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length,
                        enum cow_advice advice);
 
@@ -186,7 +191,8 @@ int cow_engine_maps(const cow_engine *e, cow_pid pid, uint64_t addr, struct cow_
  * Reads or writes len bytes at addr through the process's TLB and page table.
  * Every page is checked before anything changes: on a fault the call returns
  * -EFAULT, fills *ret_fault (if given) with the first faulting address and
- * changes nothing; with no free frame it returns -ENOMEM and changes nothing.
+ * changes nothing; with no free frame it returns -ENOMEM, and with the
+ * page-table budget spent -ENOBUFS, again changing nothing.
  */
 int cow_engine_read(cow_engine *e, cow_pid pid, uint64_t addr, void *buf, size_t len,
                     struct cow_fault *ret_fault);
@@ -253,7 +259,8 @@ enum {
 struct cow_page_info {
         uint64_t addr;
         uint32_t frame;   /* frame number when present; 0 is the zero page */
-        uint32_t sharers; /* processes mapping this frame; 0 when not present */
+        uint32_t sharers; /* processes mapping this frame (for the zero page: every
+                           * mapping of it, all processes together); 0 when absent */
         uint32_t flags;   /* COW_PAGE_* */
         uint32_t prot;    /* the mapping's protection */
 };
