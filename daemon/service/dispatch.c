@@ -699,6 +699,9 @@ oom:
         return -ENOMEM;
 }
 
+/* Mappings asked of the engine by list_maps' first try. */
+#define LIST_MAPS_FIRST_TRY 64
+
 /*
  * list_maps: the owner's view of one process's mappings, at most
  * max_list_maps per reply; next_addr says where to continue.
@@ -710,20 +713,35 @@ static int handle_list_maps(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         uint32_t cap = d->limits->max_list_maps;
         Cowd__V1__ListMapsResult *out;
         Cowd__V1__MapInfo *maps, **list;
-        struct cow_map_info *info;
+        struct cow_map_info *info = NULL;
         int r;
 
         r = proc_authorize(d, reply, uid, in->pid, "list_maps");
         if (r < 0)
                 return r;
         out = RESULT_NEW(reply, Cowd__V1__ListMapsResult, cowd__v1__list_maps_result__init);
-        /* One more than fits tells whether the walk has further to go. */
-        info = cow_reply_alloc(reply, ((size_t)cap + 1) * sizeof(*info));
-        if (!out || !info)
+        if (!out)
                 goto oom;
-        r = cow_engine_maps(d->engine, in->pid, in->start_addr, info, (size_t)cap + 1);
-        if (r < 0)
-                return reply_engine_error(d, reply, r, "list_maps", in->pid, NULL);
+        /*
+         * One more than fits tells whether the walk has further to go. Most
+         * processes have a handful of mappings: start small and grow, rather
+         * than allocate (and clear) room for cap + 1 on every call.
+         */
+        for (size_t want = LIST_MAPS_FIRST_TRY;; want *= 2) {
+                if (want > (size_t)cap + 1)
+                        want = (size_t)cap + 1;
+                free(info);
+                info = malloc(want * sizeof(*info));
+                if (!info)
+                        goto oom;
+                r = cow_engine_maps(d->engine, in->pid, in->start_addr, info, want);
+                if (r < 0) {
+                        free(info);
+                        return reply_engine_error(d, reply, r, "list_maps", in->pid, NULL);
+                }
+                if ((size_t)r < want || want == (size_t)cap + 1)
+                        break;
+        }
         size_t n = (size_t)r > cap ? cap : (size_t)r;
         maps = cow_reply_alloc(reply, n * sizeof(*maps));
         list = cow_reply_alloc(reply, n * sizeof(*list));
@@ -743,8 +761,10 @@ static int handle_list_maps(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         out->next_addr = (size_t)r > cap ? info[cap].addr : 0;
         resp->result_case = COWD__V1__RESPONSE__RESULT_LIST_MAPS;
         resp->list_maps = out;
+        free(info);
         return 0;
 oom:
+        free(info);
         cow_reply_fail_oom(reply);
         return -ENOMEM;
 }

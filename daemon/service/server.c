@@ -314,13 +314,16 @@ static int server_make_private_dir(cow_server *s, const char *dir)
 
 /*
  * Removes a socket file left behind by a daemon that is no longer running.
- * A socket that still accepts connections belongs to a live daemon and is
- * left alone (-EADDRINUSE); a path that is not a socket is never removed.
+ * Only ECONNREFUSED proves that nobody listens: a live daemon with a full
+ * backlog answers EAGAIN (the probe does not block to wait for it), and a
+ * socket we may not connect to (EACCES) is not ours to judge. Anything but
+ * a refusal leaves the file alone (-EADDRINUSE); a path that is not a
+ * socket is never removed.
  */
 static int server_remove_stale_socket(cow_server *s, const struct sockaddr_un *sa)
 {
         struct stat st;
-        int fd, r;
+        int fd, r, err;
 
         if (lstat(sa->sun_path, &st) < 0)
                 return errno == ENOENT ? 0 : -errno;
@@ -328,13 +331,17 @@ static int server_remove_stale_socket(cow_server *s, const struct sockaddr_un *s
                 log_error(s->log, "%s exists and is not a socket", sa->sun_path);
                 return -EEXIST;
         }
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
         r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+        err = errno;
         close(fd);
-        if (r == 0) {
-                log_error(s->log, "another daemon is listening on %s", sa->sun_path);
+        if (r < 0 && err == ENOENT)
+                return 0; /* removed meanwhile */
+        if (r == 0 || err != ECONNREFUSED) {
+                log_error(s->log, "another daemon is listening on %s (%s)", sa->sun_path,
+                          r == 0 ? "it answered" : strerror(err));
                 return -EADDRINUSE;
         }
         log_info(s->log, "removing stale socket %s", sa->sun_path);
