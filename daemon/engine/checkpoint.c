@@ -561,6 +561,7 @@ static void read_proc(struct reader *rd, struct cow_engine *e, struct load_state
                 }
                 /* Order and overlap are checked by cow_engine_verify() afterwards. */
                 if (v.start >= v.end || v.prot & ~COW_PROT_MASK || v.shared != (v.obj != NULL) ||
+                    v.kind != COW_MAP_ANONYMOUS ||
                     (p->vmas.n && p->vmas.v[p->vmas.n - 1].end > v.start)) {
                         r_fail(rd, -EBADMSG, "checkpoint mapping is malformed");
                         return;

@@ -93,6 +93,11 @@ static void check_vmas(struct verify *v, const struct cow_proc *p)
                     m->start < prev_end || m->end > v->e->va_limit)
                         fail(v, "pid %" PRIu32 ": mapping %#" PRIx64 "-%#" PRIx64
                                 " is malformed or out of order", p->pid, m->start, m->end);
+                /* Object page offsets must not wrap: the object keys pgoff + 1. */
+                if (m->start < m->end && m->pgoff > UINT64_MAX - 1 - ((m->end - m->start - 1) >>
+                                                                     v->e->frames.page_shift))
+                        fail(v, "pid %" PRIu32 ": mapping at %#" PRIx64 " has page offset %#"
+                                PRIx64 ", which overflows", p->pid, m->start, m->pgoff);
                 if (m->shared != (m->obj != NULL))
                         fail(v, "pid %" PRIu32 ": mapping at %#" PRIx64 " shared=%d obj=%p",
                              p->pid, m->start, m->shared, (void *)m->obj);
@@ -121,13 +126,27 @@ static void check_entry(void *arg, uint64_t vpn, uint64_t pte)
                 return; /* reported by check_vmas() */
         if (m->shared) {
                 uint64_t pgoff = m->pgoff + (vpn - (m->start >> v->e->frames.page_shift));
-                if (memobj_lookup(m->obj, pgoff) != pfn)
+                /* An absent object page looks up as FRAME_ZERO: an entry mapping the
+                 * zero page would let a write to the mapping scribble on it. */
+                if (pfn == FRAME_ZERO)
+                        fail(v, "pid %" PRIu32 ": shared page %#" PRIx64 " maps the zero page",
+                             p->pid, addr);
+                else if (memobj_lookup(m->obj, pgoff) != pfn)
                         fail(v, "pid %" PRIu32 ": shared page %#" PRIx64 " maps frame %" PRIu32
                                 " but its object holds frame %" PRIu32,
                              p->pid, addr, pfn, memobj_lookup(m->obj, pgoff));
         } else if (pfn != FRAME_ZERO && !(v->e->frames.meta[pfn].flags & FRAME_ANON)) {
                 fail(v, "pid %" PRIu32 ": private page %#" PRIx64 " maps non-anonymous frame %"
                         PRIu32, p->pid, addr, pfn);
+        } else if (pfn != FRAME_ZERO && (pte & PTE_WRITE)) {
+                /* A write bit is honoured only on a clean path (engine_write_ok()), and
+                 * there it must mean the frame is this entry's alone. */
+                unsigned state;
+                pt_lookup(&v->e->pt, p->root, vpn, &state);
+                if (state == PT_PATH_CLEAN && v->e->frames.meta[pfn].refs != 1)
+                        fail(v, "pid %" PRIu32 ": private page %#" PRIx64 " is writable but"
+                                " its frame %" PRIu32 " has %" PRIu32 " references", p->pid,
+                             addr, pfn, v->e->frames.meta[pfn].refs);
         }
 }
 
@@ -139,6 +158,11 @@ static void check_tlb(struct verify *v, const struct cow_proc *p)
                 if (t->stamp == 0)
                         continue;
                 uint64_t addr = t->vpn << e->frames.page_shift;
+                if (t->vpn >= e->pt.vpn_limit) {
+                        fail(v, "pid %" PRIu32 ": TLB holds page number %#" PRIx64 ", beyond the"
+                                " address space", p->pid, t->vpn);
+                        continue;
+                }
                 if (tlb_probe(&p->tlb, t->vpn) != t || t->vpn % p->tlb.sets != i / p->tlb.ways) {
                         fail(v, "pid %" PRIu32 ": TLB entry for %#" PRIx64 " is duplicated,"
                                 " misplaced or missing from its index", p->pid, addr);

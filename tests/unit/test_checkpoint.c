@@ -18,6 +18,7 @@
 #include <cowd/engine.h>
 
 #include "crc32.h"
+#include "engine-impl.h"
 #include "blob.h"
 
 #define PAGE 4096u
@@ -319,6 +320,85 @@ static void test_limits_are_checked_after_the_checksum(void **state)
         free(b.p);
 }
 
+/* Saves e after a hostile edit and checks the load refuses it as damage. */
+static void assert_load_refuses(cow_engine *e)
+{
+        struct blob b;
+        save(e, &b);
+        struct cow_engine_config cfg = small_config();
+        cow_engine *r = NULL;
+        assert_int_equal(cow_engine_load(&cfg, blob_source, &b, &r, NULL), -EBADMSG);
+        assert_null(r);
+        free(b.p);
+}
+
+/* A leaf entry of pid's page table, made private to it, for editing. */
+static uint64_t *edit_entry(cow_engine *e, cow_pid pid, uint64_t addr)
+{
+        struct cow_proc *p = proc_table_find(&e->procs, pid);
+        struct pt_path path;
+        assert_non_null(p);
+        return pt_prepare(&e->pt, p->root, engine_vpn(e, addr), &path);
+}
+
+static void test_shared_entry_on_zero_page_is_refused(void **state)
+{
+        (void)state;
+        struct world w;
+        build(&w);
+        /* Page 2 of the shared mapping is absent from its object, which looks up as
+         * the zero page; an entry mapping it would let writes land on the zero page. */
+        struct cow_proc *p = proc_table_find(&w.e->procs, w.root);
+        struct pt_path path;
+        uint64_t *slot = pt_prepare(&w.e->pt, p->root, engine_vpn(w.e, w.shared + 2 * PAGE), &path);
+        pt_set(&w.e->pt, &path, slot, pte_make(FRAME_ZERO, PTE_ACCESSED));
+        assert_int_equal(cow_engine_verify(w.e, NULL, 0), -EUCLEAN);
+        assert_load_refuses(w.e);
+        cow_engine_free(w.e);
+}
+
+static void test_writable_entry_on_shared_frame_is_refused(void **state)
+{
+        (void)state;
+        struct world w;
+        build(&w);
+        /* After preparing the path the kid shares the root's frame (refs 2); a write
+         * bit there would let the kid write the root's page without a copy. */
+        uint64_t *slot = edit_entry(w.e, w.kid, w.priv + PAGE);
+        assert_true(w.e->frames.meta[pte_pfn(*slot)].refs > 1);
+        *slot |= PTE_WRITE;
+        assert_int_equal(cow_engine_verify(w.e, NULL, 0), -EUCLEAN);
+        assert_load_refuses(w.e);
+        cow_engine_free(w.e);
+}
+
+static void test_wrapping_object_offset_is_refused(void **state)
+{
+        (void)state;
+        struct world w;
+        build(&w);
+        struct cow_mmap_args shm = { .length = 3 * PAGE, .prot = COW_PROT_READ, .shared = true };
+        uint64_t at;
+        assert_int_equal(cow_engine_mmap(w.e, w.root, &shm, &at), 0);
+        struct cow_proc *p = proc_table_find(&w.e->procs, w.root);
+        /* Only the last page's offset wraps the object's pgoff + 1 key. */
+        vma_find(&p->vmas, at)->pgoff = UINT64_MAX - 2;
+        assert_int_equal(cow_engine_verify(w.e, NULL, 0), -EUCLEAN);
+        assert_load_refuses(w.e);
+        cow_engine_free(w.e);
+}
+
+static void test_unknown_mapping_kind_is_refused(void **state)
+{
+        (void)state;
+        struct world w;
+        build(&w);
+        struct cow_proc *p = proc_table_find(&w.e->procs, w.root);
+        vma_find(&p->vmas, w.priv)->kind = COW_MAP_DEVICE;
+        assert_load_refuses(w.e);
+        cow_engine_free(w.e);
+}
+
 static void test_sink_errors_are_returned(void **state)
 {
         (void)state;
@@ -341,6 +421,10 @@ int main(void)
                 cmocka_unit_test(test_foreign_version_and_mismatch_are_refused),
                 cmocka_unit_test(test_limits_are_checked_after_the_checksum),
                 cmocka_unit_test(test_sink_errors_are_returned),
+                cmocka_unit_test(test_shared_entry_on_zero_page_is_refused),
+                cmocka_unit_test(test_writable_entry_on_shared_frame_is_refused),
+                cmocka_unit_test(test_wrapping_object_offset_is_refused),
+                cmocka_unit_test(test_unknown_mapping_kind_is_refused),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
