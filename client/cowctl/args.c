@@ -11,6 +11,7 @@ int args_parse_size(const char *s, uint64_t *ret)
 {
         unsigned base = 10;
         uint64_t v = 0;
+        bool any_digit = false;
         const char *p = s;
 
         if (!s || !*s)
@@ -22,7 +23,6 @@ int args_parse_size(const char *s, uint64_t *ret)
                 base = 2;
                 p += 2;
         }
-        const char *digits = p;
         for (; *p; p++) {
                 unsigned d;
                 if (*p >= '0' && *p <= '9')
@@ -38,8 +38,9 @@ int args_parse_size(const char *s, uint64_t *ret)
                 if (v > (UINT64_MAX - d) / base)
                         return -ERANGE;
                 v = v * base + d;
+                any_digit = true;
         }
-        if (p == digits)
+        if (!any_digit) /* "_" or "0x_" is not a number */
                 return -EINVAL;
 
         unsigned shift = 0;

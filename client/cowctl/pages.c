@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The lowest address the daemon gives a mapping when it chooses. */
 /* Pages per page_map request, and requests in flight at once. */
 #define CHUNK_PAGES 8192ull
 #define PIPELINE_DEPTH 8
@@ -86,8 +85,11 @@ static int collect_batch(struct cmd_ctx *ctx, uint32_t pid, uint64_t *next, uint
                 req.op_case = COWD__V1__REQUEST__OP_PAGE_MAP;
                 req.page_map = &m;
                 int r = cowc_queue(ctx->conn, &req, NULL);
-                if (r < 0)
-                        return r;
+                if (r < 0) {
+                        /* Replies to what was already queued must still be drained. */
+                        first_err = r;
+                        break;
+                }
                 *next += m.length;
                 queued++;
         }

@@ -325,6 +325,9 @@ int cowc_call_many(cowc_conn *c, const Cowd__V1__Request *const *reqs, size_t n,
 
         if (cowc_pending(c) != 0)
                 return -EBUSY;
+        /* The contract promises ret zeroed on failure, including before any reply. */
+        for (size_t i = 0; i < n; i++)
+                ret[i] = NULL;
         for (size_t i = 0; i < n; i++) {
                 r = cowc_queue(c, reqs[i], NULL);
                 if (r < 0)
