@@ -62,7 +62,7 @@ static int cmd_mmap_exec(struct cmd_ctx *ctx, int argc, char **argv, struct valu
 const struct cmd_entry cmd_mmap_entry = {
         .name = "mmap",
         .usage = "PID LENGTH PROT [--addr A] [--shared] [--fixed]",
-        .summary = "map anonymous memory (PROT: r, rw, none); prints the address",
+        .summary = "map anonymous memory (PROT: r, w, rw, none); prints the address",
         .exec = cmd_mmap_exec,
 };
 
