@@ -97,6 +97,10 @@ static const struct setting settings[] = {
         { .section = "limits", .key = "max_page_map_pages", .flag = "max-page-map-pages", .engine_field = NULL,
           .kind = KIND_COUNT, FIELD(max_page_map_pages), .min = 1, .max = 1u << 24,
           .help = "pages one page_map request may describe" },
+        { .section = "state", .key = "directory", .flag = "state-dir", .engine_field = NULL,
+          .kind = KIND_STRING, FIELD(state_dir), .min = 0, .max = 0,
+          .help = "where the checkpoint is kept: saved at a clean stop, restored at start; "
+                  "empty: $STATE_DIRECTORY (set by systemd), else no state is kept" },
         { .section = "limits", .key = "idle_timeout", .flag = "idle-timeout", .engine_field = NULL,
           .kind = KIND_SECONDS, FIELD(idle_timeout_s), .min = 0, .max = 86400u * 365u,
           .help = "close a connection silent (or not reading) this long; 0 never" },

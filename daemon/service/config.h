@@ -36,6 +36,9 @@ struct cow_config {
         uint32_t idle_timeout_s; /* 0 = never time out */
         uint32_t output_watermark;
 
+        /* [state] */
+        char state_dir[COW_CONFIG_PATH_MAX]; /* "" = $STATE_DIRECTORY, else keep no state */
+
         /* [log] */
         enum cow_log_level log_level;
 

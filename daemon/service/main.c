@@ -19,6 +19,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "state.h"
 
 /* Longest a graceful stop waits for clients to take their last replies. */
 #define DRAIN_SECONDS 5
@@ -82,6 +83,7 @@ int main(int argc, char **argv)
         cow_engine *engine = NULL;
         cow_server *server = NULL;
         struct event_base *base = NULL;
+        const char *state_dir = NULL;
         char err[1024];
         int exit_code = EXIT_FAILURE;
         int r;
@@ -104,10 +106,28 @@ int main(int argc, char **argv)
                 fprintf(stderr, "cowd: %s\n", strerror(-r));
                 goto out;
         }
-        r = cow_engine_new(&cfg.engine, &engine);
+        /* With a state directory, the last clean stop's checkpoint comes back. */
+        state_dir = cfg.state_dir[0] ? cfg.state_dir : getenv("STATE_DIRECTORY");
+        if (state_dir && !*state_dir)
+                state_dir = NULL;
+        r = state_dir ? cow_state_load(state_dir, &cfg.engine, &engine, err, sizeof(err)) : 1;
         if (r < 0) {
-                log_error(log, "cannot create the engine: %s", cow_engine_strerror(r));
+                /* Never discard state silently: the operator decides. */
+                log_error(log, "%s; refusing to start (move the file away to start empty)", err);
                 goto out;
+        }
+        if (r == 0) {
+                struct cow_sys_stats restored;
+                cow_engine_sys_stats(engine, &restored);
+                log_info(log, "restored %llu processes and %llu frames from %s",
+                         (unsigned long long)restored.procs,
+                         (unsigned long long)restored.frames_used, state_dir);
+        } else {
+                r = cow_engine_new(&cfg.engine, &engine);
+                if (r < 0) {
+                        log_error(log, "cannot create the engine: %s", cow_engine_strerror(r));
+                        goto out;
+                }
         }
         base = event_base_new();
         if (!base) {
@@ -142,6 +162,15 @@ int main(int argc, char **argv)
         if (event_base_dispatch(base) < 0) {
                 log_error(log, "event loop failed");
                 goto out;
+        }
+        /* Every client is answered and gone: the state is final. */
+        if (state_dir) {
+                r = cow_state_save(state_dir, engine, err, sizeof(err));
+                if (r < 0) {
+                        log_error(log, "%s", err);
+                        goto out;
+                }
+                log_info(log, "saved the checkpoint in %s", state_dir);
         }
         exit_code = EXIT_SUCCESS;
 out:

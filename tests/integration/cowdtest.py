@@ -87,8 +87,9 @@ class Daemon:
             args += ["--socket-mode", "0666"]
         self.stderr_path = os.path.join(self.dir, "stderr")
         with open(self.stderr_path, "wb") as err:
+            # stdout is a pipe only so that its EOF says the daemon has exited.
             self.proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=err)
+                                         stdout=subprocess.PIPE, stderr=err)
         try:
             self._wait_ready(notify)
         finally:
@@ -101,11 +102,12 @@ class Daemon:
             if left <= 0:
                 self.kill()
                 raise AssertionError("cowd did not send READY=1 in time:\n" + self.log())
-            ready, _, _ = select.select([notify], [], [], left)
-            if self.proc.poll() is not None:
+            ready, _, _ = select.select([notify, self.proc.stdout], [], [], left)
+            if self.proc.stdout in ready and not self.proc.stdout.read(1):
+                self.proc.wait()
                 raise AssertionError("cowd exited with %d before it was ready:\n%s"
                                      % (self.proc.returncode, self.log()))
-            if ready and b"READY=1" in notify.recv(4096).split(b"\n"):
+            if notify in ready and b"READY=1" in notify.recv(4096).split(b"\n"):
                 return
 
     def log(self):
@@ -130,6 +132,8 @@ class Daemon:
     def stop(self, check=True):
         """SIGTERM, then expect a clean exit 0 within the deadline."""
         try:
+            if self.proc and self.proc.stdout:
+                self.proc.stdout.close()
             if self.proc and self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGTERM)
                 try:

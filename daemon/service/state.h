@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's state on disk: one checkpoint file in the state directory,
+ * written atomically (a temporary file, fsync, rename, fsync of the
+ * directory) and read back at start.
+ */
+#ifndef COWD_SERVICE_STATE_H
+#define COWD_SERVICE_STATE_H
+
+#include <stddef.h>
+
+#include <cowd/engine.h>
+
+#define COW_STATE_FILE "cowd.checkpoint"
+
+/* Writes e's checkpoint into dir. 0, or a negative errno with a sentence in err. */
+int cow_state_save(const char *dir, cow_engine *e, char *err, size_t errlen);
+
+/*
+ * Loads the checkpoint in dir into a new engine shaped by cfg. Returns 0
+ * with *ret set, 1 when dir holds no checkpoint, or a negative errno with a
+ * sentence in err (a damaged or misfitting file is never discarded).
+ */
+int cow_state_load(const char *dir, const struct cow_engine_config *cfg, cow_engine **ret,
+                   char *err, size_t errlen);
+
+#endif /* COWD_SERVICE_STATE_H */
