@@ -354,6 +354,13 @@ int cow_engine_mmap(cow_engine *e, cow_pid pid, const struct cow_mmap_args *args
         };
         if (args->shared && !(v.obj = memobj_new()))
                 return -ENOMEM;
+        /* Room for two splits and the new mapping first: once the old range is
+         * gone, nothing may fail. */
+        r = vma_reserve(&p->vmas, p->vmas.n + 3);
+        if (r < 0) {
+                memobj_unref(v.obj, &e->frames);
+                return r;
+        }
         if (!vma_range_free(&p->vmas, start, end))
                 r = unmap_range(e, p, start, end); /* MAP_FIXED replaces */
         if (r == 0)

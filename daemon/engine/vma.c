@@ -15,7 +15,7 @@ void vma_set_fini(struct vma_set *s, struct frames *f)
         *s = (struct vma_set){ .page_shift = s->page_shift };
 }
 
-static int reserve(struct vma_set *s, uint32_t want)
+int vma_reserve(struct vma_set *s, uint32_t want)
 {
         if (want <= s->cap)
                 return 0;
@@ -32,7 +32,7 @@ static int reserve(struct vma_set *s, uint32_t want)
 
 int vma_set_copy(struct vma_set *dst, const struct vma_set *src)
 {
-        int r = reserve(dst, src->n);
+        int r = vma_reserve(dst, src->n);
         if (r < 0)
                 return r;
         if (src->n)
@@ -114,7 +114,7 @@ int vma_find_gap(const struct vma_set *s, uint64_t len, uint64_t lo, uint64_t hi
 
 int vma_insert(struct vma_set *s, const struct vma *v)
 {
-        int r = reserve(s, s->n + 1);
+        int r = vma_reserve(s, s->n + 1);
         if (r < 0)
                 return r;
         uint32_t i = vma_index_after(s, v->start);
@@ -130,7 +130,7 @@ int vma_split(struct vma_set *s, uint64_t addr)
         uint32_t i = vma_index_after(s, addr);
         if (i == s->n || s->v[i].start >= addr)
                 return 0; /* already a boundary, or unmapped */
-        int r = reserve(s, s->n + 1);
+        int r = vma_reserve(s, s->n + 1);
         if (r < 0)
                 return r;
         memmove(&s->v[i + 1], &s->v[i], (size_t)(s->n - i) * sizeof(*s->v));

@@ -58,6 +58,9 @@ uint64_t vma_count_after(const struct vma_set *s, uint64_t start, uint64_t end, 
 int vma_find_gap(const struct vma_set *s, uint64_t len, uint64_t lo, uint64_t hi,
                  uint64_t *ret_addr);
 
+/* Makes room for want mappings, so that changes up to that size cannot fail. */
+int vma_reserve(struct vma_set *s, uint32_t want);
+
 /* Inserts v, which overlaps nothing, taking over its object reference. */
 int vma_insert(struct vma_set *s, const struct vma *v);
 
