@@ -92,6 +92,10 @@ static const struct setting settings[] = {
         { .section = "limits", .key = "max_processes", .flag = "max-processes", .engine_field = "max_procs",
           .kind = KIND_COUNT, FIELD(engine.max_procs), .min = 1, .max = UINT32_MAX,
           .help = "live simulated processes, all clients together" },
+        { .section = "limits", .key = "max_processes_per_user", .flag = "max-processes-per-user", .engine_field = NULL,
+          .kind = KIND_COUNT, FIELD(max_procs_per_user), .min = 1, .max = UINT32_MAX,
+          .help = "live simulated processes one uid may own (uid 0 is exempt), so that one "
+                  "user cannot take every process slot" },
         { .section = "limits", .key = "max_maps_per_process", .flag = "max-maps-per-process", .engine_field = "max_maps_per_proc",
           .kind = KIND_COUNT, FIELD(engine.max_maps_per_proc), .min = 1, .max = UINT32_MAX,
           .help = "mappings per process" },
@@ -127,6 +131,7 @@ void cow_config_init(struct cow_config *cfg)
         snprintf(cfg->tcp_address, sizeof(cfg->tcp_address), "%s", "127.0.0.1");
         cfg->tcp_port = 0;
         cfg->max_connections = 256;
+        cfg->max_procs_per_user = 512;
         cfg->max_frame_bytes = COW_FRAME_DEFAULT_MAX;
         cfg->max_page_map_pages = 65536;
         cfg->idle_timeout_s = 300;

@@ -32,6 +32,7 @@ struct cow_config {
 
         /* [limits], service side */
         uint32_t max_connections;
+        uint32_t max_procs_per_user; /* live processes one uid may own; uid 0 is exempt */
         uint32_t max_frame_bytes;
         uint32_t max_page_map_pages;
         uint32_t idle_timeout_s; /* 0 = never time out */

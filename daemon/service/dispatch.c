@@ -243,6 +243,33 @@ oom:
         return -ENOMEM;
 }
 
+/*
+ * Checks that owner may have one more process: uid 0 always may; others up
+ * to max_processes_per_user, so that one user cannot take every slot of a
+ * shared daemon. Counting walks the process table, which max_processes
+ * bounds (a few thousand entries: microseconds next to a fork). Returns 0,
+ * or -EDQUOT with the reply set.
+ */
+static int proc_quota_check(cow_dispatcher *d, cow_reply *reply, uint32_t owner, const char *op)
+{
+        struct cow_proc_info info;
+        uint32_t owned = 0;
+
+        if (owner == 0)
+                return 0;
+        for (cow_pid p = cow_engine_proc_next(d->engine, 0); p;
+             p = cow_engine_proc_next(d->engine, p))
+                if (cow_engine_proc_info(d->engine, p, &info) == 0 && info.owner == owner)
+                        owned++;
+        if (owned < d->limits->max_procs_per_user)
+                return 0;
+        d->counters->quota_rejections++;
+        cow_reply_set_status(reply, COWD__V1__CODE__RESOURCE_EXHAUSTED,
+                             "%s: uid %u already has %u processes (max_processes_per_user)", op,
+                             owner, owned);
+        return -EDQUOT;
+}
+
 static int handle_spawn(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                         const Cowd__V1__SpawnRequest *in)
 {
@@ -260,6 +287,9 @@ static int handle_spawn(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         if (!name_is_valid(in->name))
                 return reply_invalid(reply, "spawn", "name must be printable UTF-8");
 
+        r = proc_quota_check(d, reply, uid, "spawn");
+        if (r < 0)
+                return r;
         out = RESULT_NEW(reply, Cowd__V1__SpawnResult, cowd__v1__spawn_result__init);
         if (!out)
                 goto oom;
@@ -283,7 +313,15 @@ static int handle_fork(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         cow_pid child;
         int r;
 
+        struct cow_proc_info parent;
+
         r = proc_authorize(d, reply, uid, in->pid, "fork");
+        if (r < 0)
+                return r;
+        /* The child belongs to the parent's owner, so it counts against that uid. */
+        r = cow_engine_proc_info(d->engine, in->pid, &parent);
+        if (r == 0)
+                r = proc_quota_check(d, reply, parent.owner, "fork");
         if (r < 0)
                 return r;
         out = RESULT_NEW(reply, Cowd__V1__ForkResult, cowd__v1__fork_result__init);
@@ -628,6 +666,7 @@ static int handle_sys_stats(cow_dispatcher *d, cow_reply *reply)
         out->engine_limit_rejections = c->engine_limit_rejections;
         out->permission_denials = c->permission_denials;
         out->auth_failures = c->auth_failures;
+        out->quota_rejections = c->quota_rejections;
         resp->result_case = COWD__V1__RESPONSE__RESULT_SYS_STATS;
         resp->sys_stats = out;
         return 0;

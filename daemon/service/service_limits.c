@@ -22,6 +22,7 @@ void cow_service_limits_init(struct cow_service_limits *limits, const struct cow
         limits->max_list_maps =
                 min_u32(COW_SERVICE_LIMITS_LIST_MAPS_MAX, room / COW_SERVICE_LIMITS_MAP_INFO_BYTES);
         limits->max_connections = cfg->max_connections;
+        limits->max_procs_per_user = cfg->max_procs_per_user;
         limits->idle_timeout_s = cfg->idle_timeout_s;
         limits->output_watermark = cfg->output_watermark;
 }

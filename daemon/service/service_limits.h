@@ -32,6 +32,7 @@ struct cow_service_limits {
         uint32_t max_list_procs;     /* processes per ListProcs reply */
         uint32_t max_list_maps;      /* mappings per ListMaps reply */
         uint32_t max_connections;
+        uint32_t max_procs_per_user;
         uint32_t idle_timeout_s;
         uint32_t output_watermark;
 };

@@ -3,8 +3,10 @@
 after the guarantee it checks. Ordering, not timing, carries every claim: the
 daemon is one event loop, so a bystander answered while another client holds
 a half-sent frame shows that client blocked no one."""
+import os
 import select
 import socket
+import tempfile
 import struct
 import time
 import unittest
@@ -33,6 +35,14 @@ def wait_for(predicate, what):
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for " + what)
         select.select([], [], [], 0.05)
+
+
+def authenticated(port, token):
+    """A TCP client acting as the uid its token names (how tests get a non-root uid)."""
+    w = cowdtest.Wire(("127.0.0.1", port))
+    resp = w.call(hello={"protocol_version": 1, "token": token.encode()})
+    assert code_name(resp) == "OK", resp.status.message
+    return w
 
 
 class Limits(unittest.TestCase):
@@ -66,6 +76,45 @@ class Limits(unittest.TestCase):
             self.assertEqual(code_name(again.call(spawn={"name": "late"})), "OK")
             for w in held + [again]:
                 w.close()
+
+    def test_one_user_cannot_take_more_than_max_processes_per_user(self):
+        tokens = {1000: "quota-student-one-0001", 2000: "quota-student-two-0002"}
+        with tempfile.TemporaryDirectory(prefix="cowd-quota-") as tmp:
+            path = os.path.join(tmp, "tokens")
+            with open(path, "w") as f:
+                f.write("".join("%d %s\n" % kv for kv in tokens.items()))
+            os.chmod(path, 0o600)
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            with cowdtest.Daemon("--max-processes-per-user", "3", "--tcp-port", str(port),
+                                 "--tcp-token-file", path) as d:
+                one = authenticated(port, tokens[1000])
+                two = authenticated(port, tokens[2000])
+                root = d.connect()
+                pids = [one.call(spawn={"name": "p%d" % i}).spawn.pid for i in range(2)]
+                pids.append(one.call(fork={"pid": pids[0]}).fork.child_pid)
+
+                # A fourth process, spawned or forked, is refused and names the limit.
+                for resp in (one.call(spawn={"name": "too-many"}),
+                             one.call(fork={"pid": pids[0]}),
+                             root.call(fork={"pid": pids[1]})):  # the child would be uid 1000's
+                    self.assertEqual(code_name(resp), "RESOURCE_EXHAUSTED")
+                    self.assertIn("max_processes_per_user", resp.status.message)
+
+                # Other users are untouched, and uid 0 is exempt.
+                self.assertEqual(code_name(two.call(spawn={"name": "other"})), "OK")
+                for _ in range(4):
+                    self.assertEqual(code_name(root.call(spawn={"name": "operator"})), "OK")
+
+                # An exit makes room again.
+                self.assertEqual(code_name(one.call(exit={"pid": pids[2]})), "OK")
+                self.assertEqual(code_name(one.call(spawn={"name": "again"})), "OK")
+                stats = root.call(sys_stats={}).sys_stats
+                self.assertEqual(stats.quota_rejections, 3)
+                self.assertEqual(stats.procs, 3 + 1 + 4)
+                for w in (one, two, root):
+                    w.close()
 
     def test_slow_loris_sending_one_byte_at_a_time_delays_no_one_else(self):
         with cowdtest.Daemon() as d:
