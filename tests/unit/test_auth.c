@@ -123,24 +123,34 @@ static void test_longest_token_fits(void **state)
         parse_fails_with(text, "16 to 256");
 }
 
-/* Writes text to a fresh file in a temporary directory, with mode; returns its path. */
+/* The directory the file tests write in, made once by the group setup. */
+static char tmpdir[] = "/tmp/cowd-auth-XXXXXX";
+
+static int make_tmpdir(void **state)
+{
+        (void)state;
+        return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int remove_tmpdir(void **state)
+{
+        (void)state;
+        return rmdir(tmpdir);
+}
+
+/* Writes text to tmpdir/tokens (replacing it) with mode; returns its path. */
 static char *temp_file(const char *text, mode_t mode)
 {
-        static char dir[] = "/tmp/cowd-auth-XXXXXX";
-        static char path[sizeof(dir) + 16];
+        static char path[sizeof(tmpdir) + 16];
 
-        if (!strchr(dir, 'X') || mkdtemp(dir)) {
-                snprintf(path, sizeof(path), "%s/tokens", dir);
-                unlink(path);
-                int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-                assert_true(fd >= 0);
-                assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-                assert_int_equal(fchmod(fd, mode), 0);
-                close(fd);
-                return path;
-        }
-        fail_msg("mkdtemp: %s", strerror(errno));
-        return NULL;
+        snprintf(path, sizeof(path), "%s/tokens", tmpdir);
+        unlink(path);
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+        assert_int_equal(fchmod(fd, mode), 0);
+        close(fd);
+        return path;
 }
 
 static void test_the_file_must_be_private(void **state)
@@ -178,8 +188,6 @@ static void test_the_file_must_be_private(void **state)
 
         assert_int_equal(cow_auth_load("/nonexistent/tokens", &a, err, sizeof(err)), -ENOENT);
         unlink(path);
-        *strrchr(path, '/') = '\0';
-        rmdir(path);
 }
 
 int main(void)
@@ -192,5 +200,5 @@ int main(void)
                 cmocka_unit_test(test_longest_token_fits),
                 cmocka_unit_test(test_the_file_must_be_private),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }
