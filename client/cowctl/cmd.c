@@ -2,9 +2,11 @@
 #include "cmd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "frame.h"
@@ -85,16 +87,41 @@ int cmd_parse_prot(struct cmd_ctx *ctx, const char *s, uint32_t *ret)
 }
 
 /*
+ * Reads the token for a TCP daemon: the file's first line, without its
+ * newline. Returns 0 or a negative errno with ctx->why set.
+ */
+static int read_token(struct cmd_ctx *ctx, char *buf, size_t len)
+{
+        ssize_t n;
+        int fd;
+
+        fd = open(ctx->token_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return cmd_fail(ctx, -errno, "token file %s: %s", ctx->token_file,
+                                strerror(errno));
+        n = read(fd, buf, len - 1);
+        close(fd);
+        if (n < 0)
+                return cmd_fail(ctx, -EIO, "token file %s: %s", ctx->token_file, strerror(errno));
+        buf[n] = '\0';
+        buf[strcspn(buf, "\r\n")] = '\0';
+        if (!buf[0])
+                return cmd_fail(ctx, -EINVAL, "token file %s: the first line holds no token",
+                                ctx->token_file);
+        return 0;
+}
+
+/*
  * Connects, and with --wait keeps trying while the socket is missing or
  * refuses (a daemon still starting), backing off from 10 ms to 250 ms.
  */
-static int connect_with_wait(struct cmd_ctx *ctx)
+static int connect_with_wait(struct cmd_ctx *ctx, const struct cowc_options *opts)
 {
         struct timespec start, now;
         unsigned backoff_ms = 10;
         clock_gettime(CLOCK_MONOTONIC, &start);
         for (;;) {
-                int r = cowc_connect(ctx->endpoint, NULL, &ctx->conn);
+                int r = cowc_connect(ctx->endpoint, opts, &ctx->conn);
                 if (r == 0 || (r != -ENOENT && r != -ECONNREFUSED))
                         return r;
                 clock_gettime(CLOCK_MONOTONIC, &now);
@@ -112,12 +139,21 @@ static int connect_with_wait(struct cmd_ctx *ctx)
 int cmd_connect(struct cmd_ctx *ctx)
 {
         struct cowc_server_info info;
+        struct cowc_options opts = { 0 };
         struct cowc_error err;
+        char token[512];
         int r;
 
         if (ctx->conn)
                 return 0;
-        r = connect_with_wait(ctx);
+        if (ctx->token_file) {
+                r = read_token(ctx, token, sizeof(token));
+                if (r < 0)
+                        return r;
+                opts.token = token;
+        }
+        r = connect_with_wait(ctx, &opts);
+        explicit_bzero(token, sizeof(token));
         if (r < 0) {
                 const char *where = ctx->endpoint ? ctx->endpoint : "the default socket";
                 return cmd_fail(ctx, r, "cannot connect to %s: %s", where, strerror(-r));
@@ -128,6 +164,15 @@ int cmd_connect(struct cmd_ctx *ctx)
                 cowc_close(ctx->conn);
                 ctx->conn = NULL;
                 return r;
+        }
+        if (r > 0 && err.code == COWD__V1__CODE__UNAUTHENTICATED) {
+                /* The daemon closes after this: say why now rather than fail later. */
+                cmd_fail(ctx, -EACCES, "%s refused the connection: %s%s",
+                         cowc_endpoint(ctx->conn), err.message,
+                         ctx->token_file ? "" : " (give the token with --token-file)");
+                cowc_close(ctx->conn);
+                ctx->conn = NULL;
+                return -EACCES;
         }
         /* A daemon that refuses hello still speaks the protocol: assume its defaults. */
         ctx->page_size = (r == 0 && info.page_size) ? info.page_size : 4096;

@@ -23,6 +23,7 @@
 struct cmd_ctx {
         const char *endpoint;  /* NULL: the default socket */
         unsigned wait_ms;      /* keep retrying a refused connection this long (--wait) */
+        const char *token_file; /* the token for a TCP daemon (--token-file); NULL: none */
         cowc_conn *conn;       /* connected on first use */
         uint32_t page_size;    /* from hello */
         uint32_t max_frame;    /* from hello */

@@ -2,7 +2,7 @@
 /*
  * cowctl: drive a cowd daemon from the shell.
  *
- *   cowctl [-s SOCKET] [--json] COMMAND [ARGS...]
+ *   cowctl [-s SOCKET] [-t TOKEN_FILE] [--json] COMMAND [ARGS...]
  *
  * With no command on a terminal it starts an interactive shell. Exit
  * status: 0 success, 1 the operation failed (the daemon refused, the
@@ -27,6 +27,8 @@ static void usage(FILE *f)
                 "\n"
                 "  -s, --socket SOCKET  a Unix socket path or HOST:PORT (default: $COWD_SOCKET,\n"
                 "                       $XDG_RUNTIME_DIR/cowd.sock, /tmp/cowd-UID/cowd.sock)\n"
+                "  -t, --token-file F   the token a TCP daemon asks for: F's first line\n"
+                "                       (default: $COWD_TOKEN_FILE)\n"
                 "  -j, --json           print JSON\n"
                 "  -w, --wait SECONDS   retry connecting while the daemon starts (up to SECONDS)\n"
                 "  -h, --help           this help\n"
@@ -42,6 +44,7 @@ int main(int argc, char **argv)
         static const struct option longopts[] = {
                 { "socket", required_argument, NULL, 's' },
                 { "json", no_argument, NULL, 'j' },
+                { "token-file", required_argument, NULL, 't' },
                 { "wait", required_argument, NULL, 'w' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
@@ -52,10 +55,16 @@ int main(int argc, char **argv)
         int c, r, status;
 
         /* '+': stop at the command, whose own options are its business. */
-        while ((c = getopt_long(argc, argv, "+s:jw:h", longopts, NULL)) != -1) {
+        ctx.token_file = getenv("COWD_TOKEN_FILE");
+        if (ctx.token_file && !*ctx.token_file)
+                ctx.token_file = NULL;
+        while ((c = getopt_long(argc, argv, "+s:t:jw:h", longopts, NULL)) != -1) {
                 switch (c) {
                 case 's':
                         ctx.endpoint = optarg;
+                        break;
+                case 't':
+                        ctx.token_file = optarg;
                         break;
                 case 'j':
                         json = true;

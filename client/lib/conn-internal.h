@@ -10,4 +10,7 @@
 /* Adopts the frame limit the server announced in its hello (ignored when 0). */
 void cowc_conn_set_max_frame(cowc_conn *c, uint32_t max);
 
+/* The token cowc_hello() sends (from cowc_options), or NULL. */
+const char *cowc_conn_token(const cowc_conn *c);
+
 #endif /* COWC_CONN_INTERNAL_H */

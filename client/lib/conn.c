@@ -30,6 +30,7 @@ struct cowc_conn {
         uint64_t next_id;  /* id given to the most recently queued request */
         uint64_t recv_id;  /* id of the most recently received reply */
         int broken;        /* first transport error; every later call fails with it */
+        char *token;       /* for hello; NULL: none */
         struct cowc_buf out;
         struct cowc_buf in;
         char endpoint[sizeof(((struct sockaddr_un *)0)->sun_path) + 64];
@@ -98,6 +99,15 @@ static int connect_tcp(const char *endpoint, int *ret_fd)
         return r;
 }
 
+/* A token is a secret: wipe it before its memory goes back. */
+static void cowc_token_free(char *token)
+{
+        if (!token)
+                return;
+        explicit_bzero(token, strlen(token));
+        free(token);
+}
+
 static bool endpoint_is_path(const char *endpoint)
 {
         return strchr(endpoint, '/') || !strchr(endpoint, ':');
@@ -114,6 +124,13 @@ int cowc_connect(const char *endpoint, const struct cowc_options *opts, cowc_con
                 return -ENOMEM;
         c->fd = -1;
         c->max_frame = (opts && opts->max_frame) ? opts->max_frame : COW_FRAME_DEFAULT_MAX;
+        if (opts && opts->token) {
+                c->token = strdup(opts->token);
+                if (!c->token) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+        }
 
         if (!endpoint || !*endpoint) {
                 r = cow_default_socket_path(c->endpoint, sizeof(c->endpoint));
@@ -149,6 +166,7 @@ int cowc_connect(const char *endpoint, const struct cowc_options *opts, cowc_con
 fail:
         if (fd >= 0)
                 close(fd);
+        cowc_token_free(c->token);
         free(c);
         return r;
 }
@@ -161,7 +179,13 @@ void cowc_close(cowc_conn *c)
                 close(c->fd);
         cowc_buf_release(&c->out);
         cowc_buf_release(&c->in);
+        cowc_token_free(c->token);
         free(c);
+}
+
+const char *cowc_conn_token(const cowc_conn *c)
+{
+        return c->token;
 }
 
 void cowc_conn_set_max_frame(cowc_conn *c, uint32_t max)

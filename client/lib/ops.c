@@ -56,6 +56,11 @@ int cowc_hello(cowc_conn *c, const char *client_name, struct cowc_server_info *r
 
         m.protocol_version = COWD__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
         m.client = (char *)(client_name ? client_name : "libcowdclient");
+        const char *token = cowc_conn_token(c);
+        if (token) {
+                m.token.data = (uint8_t *)token;
+                m.token.len = strlen(token);
+        }
         req.op_case = COWD__V1__REQUEST__OP_HELLO;
         req.hello = &m;
         int r = call_expect(c, &req, COWD__V1__RESPONSE__RESULT_HELLO, &resp, err);

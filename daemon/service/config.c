@@ -78,6 +78,10 @@ static const struct setting settings[] = {
         { .section = "listen", .key = "tcp_port", .flag = "tcp-port", .engine_field = NULL,
           .kind = KIND_COUNT, FIELD(tcp_port), .min = 0, .max = 65535,
           .help = "TCP port; 0 disables the TCP listener" },
+        { .section = "listen", .key = "tcp_token_file", .flag = "tcp-token-file", .engine_field = NULL,
+          .kind = KIND_STRING, FIELD(tcp_token_file), .min = 0, .max = 0,
+          .help = "file of 'uid token' lines (mode 0600) that TCP clients authenticate against; "
+                  "required with a TCP listener" },
 
         { .section = "limits", .key = "max_connections", .flag = "max-connections", .engine_field = NULL,
           .kind = KIND_COUNT, FIELD(max_connections), .min = 1, .max = 1u << 20,
@@ -604,6 +608,13 @@ int cow_config_parse(struct cow_config *cfg, int argc, char **argv, char *err, s
                         r = -EINVAL;
                         goto out;
                 }
+        }
+        if (cfg->tcp_port != 0 && !cfg->tcp_token_file[0]) {
+                snprintf(err, errlen, "tcp_port: a TCP listener needs tcp_token_file: TCP "
+                                      "carries no credentials, so clients prove who they are "
+                                      "with a token");
+                r = -EINVAL;
+                goto out;
         }
         r = 0;
 out:

@@ -28,6 +28,7 @@ struct cow_config {
         uint32_t socket_mode;                  /* permission bits of the socket file */
         char tcp_address[COW_CONFIG_ADDRESS_MAX];
         uint32_t tcp_port; /* 0 = no TCP listener */
+        char tcp_token_file[COW_CONFIG_PATH_MAX]; /* "uid token" lines; required with TCP */
 
         /* [limits], service side */
         uint32_t max_connections;

@@ -21,6 +21,7 @@ struct cow_connection {
         char peer[96];
         bool paused;  /* reading stopped until the output drains (backpressure) */
         bool closing; /* no more requests; free once the output is empty */
+        bool authenticated; /* false until a TCP client's hello shows a valid token */
 };
 
 /* Frees the connection; its socket closes with the bufferevent. */
@@ -116,9 +117,44 @@ static bool conn_fail(cow_connection *c, Cowd__V1__Code code, const char *messag
 }
 
 /*
+ * Checks the first request of a connection that must authenticate: a hello
+ * with a token from the token file. On success the connection acts as the
+ * token's uid from this request on. Returns 0, or -EACCES after queueing an
+ * UNAUTHENTICATED reply (the caller closes).
+ */
+static int conn_authenticate(cow_connection *c, const Cowd__V1__Request *req)
+{
+        const Cowd__V1__HelloRequest *hello =
+                req->op_case == COWD__V1__REQUEST__OP_HELLO ? req->hello : NULL;
+        const char *why = NULL;
+        cow_reply *reply = NULL;
+        uint32_t uid;
+
+        if (!hello)
+                why = "this connection must begin with hello carrying a token";
+        else if (hello->token.len == 0)
+                why = "hello carries no token, and TCP clients need one";
+        else if (cow_auth_check(c->env.auth, hello->token.data, hello->token.len, &uid) < 0)
+                why = "the token is not valid";
+        if (!why) {
+                c->uid = uid;
+                c->authenticated = true;
+                log_debug(c->env.log, "%s: authenticated as uid %u", c->peer, uid);
+                return 0;
+        }
+        c->env.counters->auth_failures++;
+        log_info(c->env.log, "%s: refused: %s; closing", c->peer, why);
+        if (cow_reply_new_error(req->id, COWD__V1__CODE__UNAUTHENTICATED, why, &reply) == 0)
+                (void)conn_send(c, reply);
+        cow_reply_free(reply);
+        return -EACCES;
+}
+
+/*
  * Decodes and answers one whole frame. Returns 0; -EBADMSG or -ENOBUFS when
  * the frame does not decode, or would cost too much to (the caller answers
- * and closes); -ENOMEM when the daemon ran out of memory.
+ * and closes); -EACCES when an unauthenticated client was refused (answered
+ * already; the caller closes); -ENOMEM when the daemon ran out of memory.
  */
 static int conn_handle_frame(cow_connection *c, const uint8_t *payload, uint32_t len)
 {
@@ -130,6 +166,11 @@ static int conn_handle_frame(cow_connection *c, const uint8_t *payload, uint32_t
         if (r < 0)
                 goto out;
 
+        if (!c->authenticated) {
+                r = conn_authenticate(c, cow_codec_request_message(req));
+                if (r < 0)
+                        goto out;
+        }
         r = cow_dispatch(c->env.dispatcher, c->uid, cow_codec_request_message(req), &reply);
         if (r < 0)
                 goto out;
@@ -203,6 +244,8 @@ static bool conn_process_input(cow_connection *c)
                         snprintf(msg, sizeof(msg), "frame of %u bytes is not a Request", len);
                         return conn_fail(c, COWD__V1__CODE__INVALID_ARGUMENT, msg);
                 }
+                if (r == -EACCES)
+                        return conn_begin_close(c);
                 if (r == -ENOBUFS) {
                         c->env.counters->oversize_requests++;
                         return conn_fail(c, COWD__V1__CODE__RESOURCE_EXHAUSTED,
@@ -294,6 +337,7 @@ int cow_connection_new(const struct cow_connection_env *env, evutil_socket_t fd,
                 return -ENOMEM;
         c->env = *env;
         c->uid = uid;
+        c->authenticated = env->auth == NULL;
         snprintf(c->peer, sizeof(c->peer), "%s", peer);
 
         c->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);

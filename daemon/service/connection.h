@@ -16,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "auth.h"
 #include "counters.h"
 #include "dispatch.h"
 #include "service_limits.h"
@@ -29,6 +30,12 @@ struct cow_connection_env {
         const struct cow_service_limits *limits;
         struct cow_counters *counters;
         const cow_log *log;
+        /*
+         * Non-NULL for a connection that must prove who it is (TCP): its first
+         * request must be a hello carrying one of these tokens, and the uid the
+         * token stands for replaces the one given to cow_connection_new().
+         */
+        const cow_auth *auth;
         /* Called once, right before the connection frees itself. */
         void (*on_close)(cow_connection *conn, void *userdata);
         void *userdata;

@@ -22,6 +22,7 @@ struct cow_counters {
         uint64_t oversize_requests;       /* a field over its limit, or decode or reply too big */
         uint64_t engine_limit_rejections; /* maps, page tables, frames or addresses exhausted */
         uint64_t permission_denials;      /* ops on another uid's process */
+        uint64_t auth_failures;           /* TCP clients refused for a missing or wrong token */
 };
 
 #endif /* COWD_SERVICE_COUNTERS_H */

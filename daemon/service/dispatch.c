@@ -627,6 +627,7 @@ static int handle_sys_stats(cow_dispatcher *d, cow_reply *reply)
         out->oversize_requests = c->oversize_requests;
         out->engine_limit_rejections = c->engine_limit_rejections;
         out->permission_denials = c->permission_denials;
+        out->auth_failures = c->auth_failures;
         resp->result_case = COWD__V1__RESPONSE__RESULT_SYS_STATS;
         resp->sys_stats = out;
         return 0;

@@ -18,6 +18,7 @@
 #include <event2/util.h>
 #include <systemd/sd-daemon.h>
 
+#include "auth.h"
 #include "codec.h"
 #include "connection.h"
 #include "counters.h"
@@ -53,6 +54,7 @@ struct cow_server {
 
         struct evconnlistener *unix_listener;
         struct evconnlistener *tcp_listener;
+        cow_auth *auth; /* the TCP clients' tokens; loaded with the TCP listener */
         struct event *accept_retry; /* re-enables listeners after accept errors */
         char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
         bool socket_created; /* ours to unlink */
@@ -142,8 +144,12 @@ out:
         close(fd);
 }
 
-/* Admits fd as a connection for uid, or refuses it. Always takes fd. */
-static void server_admit(cow_server *s, evutil_socket_t fd, uint32_t uid, const char *peer)
+/*
+ * Admits fd as a connection for uid, or refuses it. With auth, the client
+ * must first show a token, which then decides its uid. Always takes fd.
+ */
+static void server_admit(cow_server *s, evutil_socket_t fd, uint32_t uid, const cow_auth *auth,
+                         const char *peer)
 {
         struct cow_connection_env env;
         struct conn_node *node;
@@ -169,6 +175,7 @@ static void server_admit(cow_server *s, evutil_socket_t fd, uint32_t uid, const 
                 .limits = &s->limits,
                 .counters = &s->counters,
                 .log = s->log,
+                .auth = auth,
                 .on_close = server_on_conn_close,
                 .userdata = node,
         };
@@ -206,13 +213,12 @@ static void server_on_unix_accept(struct evconnlistener *l, evutil_socket_t fd,
                 return;
         }
         snprintf(peer, sizeof(peer), "unix pid %ld uid %u", (long)cred.pid, (unsigned)cred.uid);
-        server_admit(s, fd, (uint32_t)cred.uid, peer);
+        server_admit(s, fd, (uint32_t)cred.uid, NULL, peer);
 }
 
 /*
- * TCP carries no credentials. Until the protocol has authentication, a TCP
- * client acts as the uid the daemon runs as (docs/PROTOCOL.md says so), and
- * the listener binds to loopback unless configured otherwise.
+ * TCP carries no credentials: a TCP client acts as nobody until its hello
+ * shows a token from the token file (auth.h), which names its uid.
  */
 static void server_on_tcp_accept(struct evconnlistener *l, evutil_socket_t fd,
                                  struct sockaddr *sa, int socklen, void *arg)
@@ -225,7 +231,7 @@ static void server_on_tcp_accept(struct evconnlistener *l, evutil_socket_t fd,
         (void)getnameinfo(sa, (socklen_t)socklen, host, sizeof(host), serv, sizeof(serv),
                           NI_NUMERICHOST | NI_NUMERICSERV);
         snprintf(peer, sizeof(peer), "tcp %s port %s", host, serv);
-        server_admit(s, fd, (uint32_t)geteuid(), peer);
+        server_admit(s, fd, UINT32_MAX, s->auth, peer);
 }
 
 static void server_on_accept_retry(evutil_socket_t fd, short events, void *arg)
@@ -264,7 +270,27 @@ static void server_on_accept_error(struct evconnlistener *l, void *arg)
 static int server_add_listener(cow_server *s, evutil_socket_t fd, enum listener_kind kind)
 {
         struct evconnlistener *l;
+        char err[512];
 
+        /* Configured or handed over, a TCP listener never serves without its tokens. */
+        if (kind == LISTENER_TCP && !s->auth) {
+                int r;
+
+                if (!s->cfg->tcp_token_file[0]) {
+                        log_error(s->log, "a TCP listener needs [listen] tcp_token_file: TCP "
+                                          "carries no credentials, so clients prove who they "
+                                          "are with a token");
+                        return -EINVAL;
+                }
+                r = cow_auth_load(s->cfg->tcp_token_file, &s->auth, err, sizeof(err));
+                if (r < 0) {
+                        log_error(s->log, "%s", err);
+                        return r;
+                }
+                log_info(s->log, "TCP clients authenticate with the %zu token%s in %s",
+                         cow_auth_count(s->auth), cow_auth_count(s->auth) == 1 ? "" : "s",
+                         s->cfg->tcp_token_file);
+        }
         l = evconnlistener_new(s->base,
                                kind == LISTENER_UNIX ? server_on_unix_accept : server_on_tcp_accept,
                                s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
@@ -466,8 +492,6 @@ static int server_listen_tcp(cow_server *s)
                 goto out;
         fd = -1; /* the listener has it */
         log_info(s->log, "listening on tcp %s port %s", cfg->tcp_address, port);
-        if (geteuid() == 0)
-                log_warning(s->log, "TCP clients act as uid 0: they may act on every process");
         r = 0;
 out:
         if (fd >= 0)
@@ -600,5 +624,6 @@ void cow_server_free(cow_server *s)
         if (s->accept_retry)
                 event_free(s->accept_retry);
         cow_dispatcher_free(s->dispatcher);
+        cow_auth_free(s->auth);
         free(s);
 }

@@ -49,6 +49,8 @@ struct cowc_error {
 struct cowc_options {
         uint32_t max_frame;      /* largest reply accepted; 0: COW_FRAME_DEFAULT_MAX */
         int timeout_ms;          /* per send or receive; 0: wait forever */
+        const char *token;       /* sent with cowc_hello(); a daemon's TCP listener requires
+                                  * one (16 to 256 printable characters); NULL: none */
 };
 
 /*

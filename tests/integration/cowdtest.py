@@ -156,9 +156,13 @@ class Wire:
     """A raw protocol client: length-prefixed protobuf frames over a socket."""
 
     def __init__(self, path, timeout=10.0):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
+        """path: a Unix socket path, or a (host, port) pair for TCP."""
+        if isinstance(path, tuple):
+            self.sock = socket.create_connection(path, timeout)
+        else:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(path)
         self.next_id = 1
 
     def close(self):
