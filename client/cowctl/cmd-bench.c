@@ -313,6 +313,7 @@ static int cmd_bench_exec(struct cmd_ctx *ctx, int argc, char **argv, struct val
         struct report rp = { .cfg = &cfg, .res = &res };
         char *pos[1];
         char token[512];
+        bool fresh;
         uint64_t v = 0;
         unsigned ntargets;
         int n, r;
@@ -388,6 +389,7 @@ static int cmd_bench_exec(struct cmd_ctx *ctx, int argc, char **argv, struct val
 
         if ((r = raise_fd_limit(ctx, cfg.conns)) < 0)
                 return r;
+        fresh = !ctx->conn; /* a shell or script may have said hello already */
         if ((r = cmd_connect(ctx)) < 0)
                 return r;
         if (ctx->token_file) {
@@ -416,10 +418,16 @@ static int cmd_bench_exec(struct cmd_ctx *ctx, int argc, char **argv, struct val
                 goto out;
         }
 
-        /* requests_total counts the second sys_stats too, and so does res.requests. */
+        /*
+         * res.requests counts every request the bench sends, beginning with
+         * the control connection's hello when this command made it, so that it can be
+         * compared with the daemon's own counter from outside.
+         */
+        if (fresh) {
+                res.requests++;
+                res.requests_by_op[COWD__V1__REQUEST__OP_HELLO]++;
+        }
         r = read_sys_stats(ctx, &res, rp.before);
-        res.requests = 0;
-        memset(res.requests_by_op, 0, sizeof(res.requests_by_op));
         if (r == 0)
                 r = bench_targets_setup(ctx->conn, &cfg, targets, ntargets, &res, &ctx->err);
         if (r != 0) {
