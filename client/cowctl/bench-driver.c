@@ -29,6 +29,9 @@
 
 struct bench_driver;
 
+/* Bytes read or written per socket readiness. */
+#define BENCH_MAX_SINGLE_IO (256u << 10)
+
 /* The fifo entry of a connection's hello, which belongs to no operation. */
 #define HELLO_SLOT UINT32_MAX
 
@@ -416,6 +419,9 @@ static int conn_open(struct bench_driver *d, struct bench_conn *c, char *why, si
                 return -ENOMEM;
         }
         bufferevent_setcb(c->bev, conn_on_read, NULL, conn_on_event, c);
+        /* libevent moves at most 16 KiB per readiness by default: four 4 KiB replies. */
+        bufferevent_set_max_single_read(c->bev, BENCH_MAX_SINGLE_IO);
+        bufferevent_set_max_single_write(c->bev, BENCH_MAX_SINGLE_IO);
         if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0)
                 return -ENOMEM;
         /*

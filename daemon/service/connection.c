@@ -25,6 +25,9 @@ struct cow_connection {
         bool authenticated; /* false until a TCP client's hello shows a valid token */
 };
 
+/* Bytes written to a socket per readiness (libevent's default is 16 KiB). */
+#define CONN_MAX_SINGLE_WRITE (256u << 10)
+
 static uint64_t now_ns(void)
 {
         struct timespec ts;
@@ -373,6 +376,11 @@ int cow_connection_new(const struct cow_connection_env *env, evutil_socket_t fd,
         bufferevent_setwatermark(c->bev, EV_READ, 0,
                                  (size_t)lim->max_frame_bytes + COW_FRAME_HEADER);
         bufferevent_setwatermark(c->bev, EV_WRITE, lim->output_watermark / 4, 0);
+        /*
+         * libevent writes at most 16 KiB per readiness by default: four 4 KiB
+         * replies. A pipelining client then waits a loop turn per four replies.
+         */
+        bufferevent_set_max_single_write(c->bev, CONN_MAX_SINGLE_WRITE);
         if (lim->idle_timeout_s > 0) {
                 struct timeval tv = { .tv_sec = lim->idle_timeout_s };
 
