@@ -15,7 +15,7 @@ static const struct cmd_entry *const cmd_table[] = {
         &cmd_spawn_entry,   &cmd_fork_entry,     &cmd_exit_entry,    &cmd_ps_entry,
         &cmd_mmap_entry,    &cmd_munmap_entry,   &cmd_mprotect_entry, &cmd_madvise_entry,
         &cmd_read_entry,    &cmd_write_entry,    &cmd_stats_entry,   &cmd_pagemap_entry,
-        &cmd_map_entry,     &cmd_run_entry,
+        &cmd_map_entry,     &cmd_run_entry,      &cmd_bench_entry,
 };
 
 #define CMD_COUNT (sizeof(cmd_table) / sizeof(cmd_table[0]))
@@ -86,11 +86,7 @@ int cmd_parse_prot(struct cmd_ctx *ctx, const char *s, uint32_t *ret)
         return 0;
 }
 
-/*
- * Reads the token for a TCP daemon: the file's first line, without its
- * newline. Returns 0 or a negative errno with ctx->why set.
- */
-static int read_token(struct cmd_ctx *ctx, char *buf, size_t len)
+int cmd_read_token(struct cmd_ctx *ctx, char *buf, size_t len)
 {
         ssize_t n;
         int fd;
@@ -147,7 +143,7 @@ int cmd_connect(struct cmd_ctx *ctx)
         if (ctx->conn)
                 return 0;
         if (ctx->token_file) {
-                r = read_token(ctx, token, sizeof(token));
+                r = cmd_read_token(ctx, token, sizeof(token));
                 if (r < 0)
                         return r;
                 opts.token = token;

@@ -56,6 +56,13 @@ void cmd_print_help(FILE *f);
 /* Connects (and says hello) unless already connected. Returns 0 or a negative errno. */
 int cmd_connect(struct cmd_ctx *ctx);
 
+/*
+ * Reads the token for a TCP daemon from ctx->token_file: the file's first
+ * line, without its newline, into buf. Returns 0 or a negative errno with
+ * ctx->why set.
+ */
+int cmd_read_token(struct cmd_ctx *ctx, char *buf, size_t len);
+
 /* Records a local failure in ctx->why and returns r (a negative errno). */
 int cmd_fail(struct cmd_ctx *ctx, int r, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
@@ -94,5 +101,6 @@ extern const struct cmd_entry cmd_mmap_entry, cmd_munmap_entry, cmd_mprotect_ent
 extern const struct cmd_entry cmd_stats_entry, cmd_pagemap_entry;
 extern const struct cmd_entry cmd_map_entry;
 extern const struct cmd_entry cmd_run_entry;
+extern const struct cmd_entry cmd_bench_entry;
 
 #endif /* COWCTL_CMD_H */

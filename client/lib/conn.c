@@ -171,6 +171,21 @@ fail:
         return r;
 }
 
+int cowc_connect_fd(const char *endpoint, int *ret_fd)
+{
+        char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 64];
+        int r;
+
+        if (!endpoint || !*endpoint) {
+                r = cow_default_socket_path(path, sizeof(path));
+                if (r < 0)
+                        return r;
+                endpoint = path;
+        }
+        return endpoint_is_path(endpoint) ? connect_unix(endpoint, ret_fd)
+                                          : connect_tcp(endpoint, ret_fd);
+}
+
 void cowc_close(cowc_conn *c)
 {
         if (!c)

@@ -14,6 +14,7 @@
 #include <ini.h>
 
 #include "frame.h"
+#include "metrics.h"
 
 #ifndef COWD_VERSION
 #define COWD_VERSION "unknown"
@@ -116,6 +117,13 @@ static const struct setting settings[] = {
           .kind = KIND_SIZE, FIELD(output_watermark), .min = KiB(4), .max = GiB(1),
           .help = "unsent reply bytes at which a connection stops being read" },
 
+        { .section = "metrics", .key = "address", .flag = "metrics-address", .engine_field = NULL,
+          .kind = KIND_STRING, FIELD(metrics_address), .min = 0, .max = 0,
+          .help = "loopback address (127.0.0.0/8 or ::1) of the HTTP listener for /metrics" },
+        { .section = "metrics", .key = "port", .flag = "metrics-port", .engine_field = NULL,
+          .kind = KIND_COUNT, FIELD(metrics_port), .min = 0, .max = 65535,
+          .help = "port of /metrics (Prometheus text format); 0 disables it" },
+
         { .section = "log", .key = "level", .flag = "log-level", .engine_field = NULL,
           .kind = KIND_LEVEL, FIELD(log_level), .min = 0, .max = 0,
           .help = "error, warning, info or debug" },
@@ -130,6 +138,8 @@ void cow_config_init(struct cow_config *cfg)
         cfg->socket_mode = 0600;
         snprintf(cfg->tcp_address, sizeof(cfg->tcp_address), "%s", "127.0.0.1");
         cfg->tcp_port = 0;
+        snprintf(cfg->metrics_address, sizeof(cfg->metrics_address), "%s", "127.0.0.1");
+        cfg->metrics_port = 0;
         cfg->max_connections = 256;
         cfg->max_procs_per_user = 512;
         cfg->max_frame_bytes = COW_FRAME_DEFAULT_MAX;
@@ -613,6 +623,14 @@ int cow_config_parse(struct cow_config *cfg, int argc, char **argv, char *err, s
                         r = -EINVAL;
                         goto out;
                 }
+        }
+        if (cfg->metrics_port != 0 && !cow_metrics_address_is_loopback(cfg->metrics_address)) {
+                snprintf(err, errlen,
+                         "metrics address: '%s' is not a loopback address (127.0.0.1 or ::1); "
+                         "/metrics is served to this machine only",
+                         cfg->metrics_address);
+                r = -EINVAL;
+                goto out;
         }
         if (cfg->tcp_port != 0 && !cfg->tcp_token_file[0]) {
                 snprintf(err, errlen, "tcp_port: a TCP listener needs tcp_token_file: TCP "

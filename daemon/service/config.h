@@ -38,6 +38,10 @@ struct cow_config {
         uint32_t idle_timeout_s; /* 0 = never time out */
         uint32_t output_watermark;
 
+        /* [metrics] */
+        char metrics_address[COW_CONFIG_ADDRESS_MAX]; /* loopback only */
+        uint32_t metrics_port; /* 0 = no /metrics */
+
         /* [state] */
         char state_dir[COW_CONFIG_PATH_MAX]; /* "" = $STATE_DIRECTORY, else keep no state */
 

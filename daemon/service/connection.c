@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -23,6 +24,17 @@ struct cow_connection {
         bool closing; /* no more requests; free once the output is empty */
         bool authenticated; /* false until a TCP client's hello shows a valid token */
 };
+
+/* Bytes written to a socket per readiness (libevent's default is 16 KiB). */
+#define CONN_MAX_SINGLE_WRITE (256u << 10)
+
+static uint64_t now_ns(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* Frees the connection; its socket closes with the bufferevent. */
 static void conn_destroy(cow_connection *c)
@@ -160,6 +172,7 @@ static int conn_handle_frame(cow_connection *c, const uint8_t *payload, uint32_t
 {
         cow_codec_request *req = NULL;
         cow_reply *reply = NULL;
+        uint64_t t0 = now_ns();
         int r;
 
         r = cow_codec_request_unpack(payload, len, &req);
@@ -174,7 +187,15 @@ static int conn_handle_frame(cow_connection *c, const uint8_t *payload, uint32_t
         r = cow_dispatch(c->env.dispatcher, c->uid, cow_codec_request_message(req), &reply);
         if (r < 0)
                 goto out;
-        r = conn_send(c, reply);
+        {
+                /* The handler's status is counted, also for a reply too big to send. */
+                unsigned op = (unsigned)cow_codec_request_message(req)->op_case;
+                r = conn_send(c, reply);
+                if (r == 0 && c->env.metrics)
+                        cow_request_metrics_record(c->env.metrics, op,
+                                                   (unsigned)cow_reply_code(reply),
+                                                   now_ns() - t0);
+        }
 out:
         cow_reply_free(reply);
         cow_codec_request_free(req);
@@ -355,6 +376,11 @@ int cow_connection_new(const struct cow_connection_env *env, evutil_socket_t fd,
         bufferevent_setwatermark(c->bev, EV_READ, 0,
                                  (size_t)lim->max_frame_bytes + COW_FRAME_HEADER);
         bufferevent_setwatermark(c->bev, EV_WRITE, lim->output_watermark / 4, 0);
+        /*
+         * libevent writes at most 16 KiB per readiness by default: four 4 KiB
+         * replies. A pipelining client then waits a loop turn per four replies.
+         */
+        bufferevent_set_max_single_write(c->bev, CONN_MAX_SINGLE_WRITE);
         if (lim->idle_timeout_s > 0) {
                 struct timeval tv = { .tv_sec = lim->idle_timeout_s };
 

@@ -21,6 +21,7 @@
 #include "dispatch.h"
 #include "service_limits.h"
 #include "log.h"
+#include "metrics.h"
 
 typedef struct cow_connection cow_connection;
 
@@ -29,6 +30,7 @@ struct cow_connection_env {
         cow_dispatcher *dispatcher;
         const struct cow_service_limits *limits;
         struct cow_counters *counters;
+        struct cow_request_metrics *metrics; /* each answered request is recorded here */
         const cow_log *log;
         /*
          * Non-NULL for a connection that must prove who it is (TCP): its first

@@ -25,6 +25,7 @@
 #include "dispatch.h"
 #include "endpoint.h"
 #include "frame.h"
+#include "metrics.h"
 #include "service_limits.h"
 #include "reply.h"
 
@@ -50,7 +51,9 @@ struct cow_server {
         cow_engine *engine;
         struct cow_service_limits limits;
         struct cow_counters counters;
+        struct cow_request_metrics metrics;
         cow_dispatcher *dispatcher;
+        cow_metrics_server *metrics_server; /* NULL unless [metrics] port is set */
 
         struct evconnlistener *unix_listener;
         struct evconnlistener *tcp_listener;
@@ -174,6 +177,7 @@ static void server_admit(cow_server *s, evutil_socket_t fd, uint32_t uid, const 
                 .dispatcher = s->dispatcher,
                 .limits = &s->limits,
                 .counters = &s->counters,
+                .metrics = &s->metrics,
                 .log = s->log,
                 .auth = auth,
                 .on_close = server_on_conn_close,
@@ -547,6 +551,22 @@ static int server_adopt_activated(cow_server *s)
         return n;
 }
 
+/* Starts /metrics when the configuration asks for it. Returns 0 or a negative errno. */
+static int server_serve_metrics(cow_server *s)
+{
+        const struct cow_metrics_sources src = {
+                .engine = s->engine,
+                .counters = &s->counters,
+                .requests = &s->metrics,
+        };
+
+        if (s->cfg->metrics_port == 0)
+                return 0;
+        return cow_metrics_server_new(s->base, s->cfg->metrics_address,
+                                      (uint16_t)s->cfg->metrics_port, &src, s->log,
+                                      &s->metrics_server);
+}
+
 int cow_server_listen(cow_server *s)
 {
         int r;
@@ -556,7 +576,7 @@ int cow_server_listen(cow_server *s)
                 return -ENOMEM;
         r = server_adopt_activated(s);
         if (r != 0)
-                return r < 0 ? r : 0;
+                return r < 0 ? r : server_serve_metrics(s);
         r = server_listen_unix(s);
         if (r < 0)
                 return r;
@@ -565,7 +585,7 @@ int cow_server_listen(cow_server *s)
                 if (r < 0)
                         return r;
         }
-        return 0;
+        return server_serve_metrics(s);
 }
 
 /* ---- shutdown ----------------------------------------------------------------------- */
@@ -623,6 +643,7 @@ void cow_server_free(cow_server *s)
                 cow_connection_free(s->conns->conn); /* unlinks its node via on_close */
         if (s->accept_retry)
                 event_free(s->accept_retry);
+        cow_metrics_server_free(s->metrics_server);
         cow_dispatcher_free(s->dispatcher);
         cow_auth_free(s->auth);
         free(s);

@@ -127,6 +127,39 @@ size_t cowc_pending(const cowc_conn *c);
 int cowc_call_many(cowc_conn *c, const Cowd__V1__Request *const *reqs, size_t n,
                    Cowd__V1__Response **ret);
 
+/* ---- encoding and decoding for callers with their own event loop ---------- */
+
+/*
+ * A program that drives many connections from one event loop (libevent,
+ * epoll) moves the bytes itself and lets the library pack and unpack:
+ *
+ *   cowc_connect_fd()        connects like cowc_connect() and hands over the
+ *                            socket (blocking, close-on-exec; the caller makes
+ *                            it non-blocking and closes it). Returns 0 or a
+ *                            negative errno.
+ *   cowc_request_frame_size() the bytes cowc_encode_request() writes for req:
+ *                            the 4-byte length header and the message.
+ *   cowc_encode_request()    writes req, framed, into buf[0..cap). req->id is
+ *                            sent as the caller set it; replies come back in
+ *                            request order with the same id. Returns the bytes
+ *                            written, -ENOSPC when cap is too small, or
+ *                            -EMSGSIZE when the message is longer than max
+ *                            (0: COW_FRAME_DEFAULT_MAX).
+ *   cowc_decode_response()   looks for one whole reply frame at buf[0..len).
+ *                            Returns 0 when more bytes are needed (nothing is
+ *                            set); otherwise the bytes the frame took (> 0),
+ *                            with *ret the reply, which the caller frees with
+ *                            cowc_response_free(). -EMSGSIZE for a frame whose
+ *                            declared length is above max (0: the default),
+ *                            -EPROTO for an empty frame or bytes that do not
+ *                            decode. Decoding runs under the same allocation
+ *                            budget as the blocking calls.
+ */
+int cowc_connect_fd(const char *endpoint, int *ret_fd);
+size_t cowc_request_frame_size(const Cowd__V1__Request *req);
+long cowc_encode_request(const Cowd__V1__Request *req, void *buf, size_t cap, uint32_t max);
+long cowc_decode_response(const void *buf, size_t len, uint32_t max, Cowd__V1__Response **ret);
+
 /* ---- one function per operation --------------------------------------- */
 
 struct cowc_server_info {
