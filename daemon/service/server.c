@@ -607,6 +607,11 @@ void cow_server_shutdown(cow_server *s, void (*on_drained)(void *arg), void *arg
         }
 }
 
+void cow_server_update_limits(cow_server *s)
+{
+        cow_service_limits_init(&s->limits, s->cfg);
+}
+
 unsigned cow_server_connections(const cow_server *s)
 {
         return (unsigned)s->counters.connections;

@@ -42,6 +42,13 @@ int cow_server_listen(cow_server *s);
  */
 void cow_server_shutdown(cow_server *s, void (*on_drained)(void *arg), void *arg);
 
+/*
+ * Derives the service limits again from the configuration the server was
+ * given (which a reload has changed): open connections see the new limits
+ * from their next request on.
+ */
+void cow_server_update_limits(cow_server *s);
+
 /* Connections still open. */
 unsigned cow_server_connections(const cow_server *s);
 
