@@ -222,6 +222,8 @@ int main(int argc, char **argv)
         }
         st.notify = notify;
         st.checkpointer = checkpointer;
+        if (state_dir)
+                cow_server_set_checkpointer(server, checkpointer);
         st.drain_deadline = evtimer_new(base, on_drain_deadline, &st);
         sigterm = evsignal_new(base, SIGTERM, on_signal, &st);
         sigint = evsignal_new(base, SIGINT, on_signal, &st);

@@ -49,6 +49,11 @@ void cow_server_shutdown(cow_server *s, void (*on_drained)(void *arg), void *arg
  */
 void cow_server_update_limits(cow_server *s);
 
+struct cow_checkpointer;
+
+/* Lets clients' checkpoint requests through to c (borrowed). */
+void cow_server_set_checkpointer(cow_server *s, struct cow_checkpointer *c);
+
 /* Connections still open. */
 unsigned cow_server_connections(const cow_server *s);
 
