@@ -42,6 +42,35 @@ const struct cmd_entry cmd_stats_entry = {
         .exec = cmd_stats_exec,
 };
 
+/* Operators only (uid 0 or the daemon's); prints the checkpoint's size and duration. */
+static int cmd_checkpoint_exec(struct cmd_ctx *ctx, int argc, char **argv, struct value *ret)
+{
+        Cowd__V1__Response *resp = NULL;
+        char *pos[1];
+        (void)ret;
+
+        int n = args_split(argc, argv, NULL, 0, pos, 0, ctx->why, sizeof(ctx->why));
+        if (n < 0)
+                return n;
+        int r = cmd_connect(ctx);
+        if (r < 0)
+                return r;
+        r = cowc_checkpoint(ctx->conn, &resp, &ctx->err);
+        if (r != 0)
+                return r;
+        if (!ctx->quiet)
+                out_message(&resp->checkpoint->base, ctx->mode, ctx->out);
+        cowc_response_free(resp);
+        return 0;
+}
+
+const struct cmd_entry cmd_checkpoint_entry = {
+        .name = "checkpoint",
+        .usage = "",
+        .summary = "write the daemon's whole state to disk now (operators only)",
+        .exec = cmd_checkpoint_exec,
+};
+
 static int cmd_pagemap_exec(struct cmd_ctx *ctx, int argc, char **argv, struct value *ret)
 {
         static const char *const cols[] = { "addr", "prot", "frame", "sharers", "flags" };

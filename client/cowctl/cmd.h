@@ -98,7 +98,7 @@ void cmd_ctx_release(struct cmd_ctx *ctx);
 extern const struct cmd_entry cmd_spawn_entry, cmd_fork_entry, cmd_exit_entry, cmd_ps_entry;
 extern const struct cmd_entry cmd_mmap_entry, cmd_munmap_entry, cmd_mprotect_entry,
         cmd_madvise_entry, cmd_read_entry, cmd_write_entry;
-extern const struct cmd_entry cmd_stats_entry, cmd_pagemap_entry;
+extern const struct cmd_entry cmd_stats_entry, cmd_pagemap_entry, cmd_checkpoint_entry;
 extern const struct cmd_entry cmd_map_entry;
 extern const struct cmd_entry cmd_run_entry;
 extern const struct cmd_entry cmd_bench_entry;

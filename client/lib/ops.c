@@ -295,3 +295,13 @@ int cowc_list_maps(cowc_conn *c, uint32_t pid, uint64_t start_addr, Cowd__V1__Re
         req.list_maps = &m;
         return call_expect(c, &req, COWD__V1__RESPONSE__RESULT_LIST_MAPS, ret, err);
 }
+
+int cowc_checkpoint(cowc_conn *c, Cowd__V1__Response **ret, struct cowc_error *err)
+{
+        Cowd__V1__CheckpointRequest m = COWD__V1__CHECKPOINT_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+
+        req.op_case = COWD__V1__REQUEST__OP_CHECKPOINT;
+        req.checkpoint = &m;
+        return call_expect(c, &req, COWD__V1__RESPONSE__RESULT_CHECKPOINT, ret, err);
+}

@@ -110,6 +110,9 @@ static const struct setting settings[] = {
           .kind = KIND_STRING, FIELD(state_dir), .min = 0, .max = 0,
           .help = "where the checkpoint is kept: saved at a clean stop, restored at start; "
                   "empty: $STATE_DIRECTORY (set by systemd), else no state is kept" },
+        { .section = "state", .key = "interval", .flag = "checkpoint-interval", .engine_field = NULL,
+          .kind = KIND_SECONDS, FIELD(checkpoint_interval_s), .min = 0, .max = 86400u * 7u,
+          .help = "write a checkpoint this often while running; 0 only on demand and at a stop" },
         { .section = "limits", .key = "idle_timeout", .flag = "idle-timeout", .engine_field = NULL,
           .kind = KIND_SECONDS, FIELD(idle_timeout_s), .min = 0, .max = 86400u * 365u,
           .help = "close a connection silent (or not reading) this long; 0 never" },

@@ -44,6 +44,7 @@ struct cow_config {
 
         /* [state] */
         char state_dir[COW_CONFIG_PATH_MAX]; /* "" = $STATE_DIRECTORY, else keep no state */
+        uint32_t checkpoint_interval_s;      /* periodic checkpoints; 0 = none */
 
         /* [log] */
         enum cow_log_level log_level;

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "checkpointer.h"
 
 #ifndef COWD_VERSION
 #define COWD_VERSION "unknown"
@@ -16,6 +19,7 @@ struct cow_dispatcher {
         const struct cow_service_limits *limits;
         struct cow_counters *counters;
         struct timespec started; /* CLOCK_MONOTONIC, for uptime */
+        cow_checkpointer *checkpointer; /* NULL: checkpoints are not available */
 };
 
 int cow_dispatcher_new(cow_engine *engine, const struct cow_service_limits *limits,
@@ -36,6 +40,11 @@ int cow_dispatcher_new(cow_engine *engine, const struct cow_service_limits *limi
 void cow_dispatcher_free(cow_dispatcher *d)
 {
         free(d);
+}
+
+void cow_dispatcher_set_checkpointer(cow_dispatcher *d, struct cow_checkpointer *c)
+{
+        d->checkpointer = c;
 }
 
 /* ---- errors ------------------------------------------------------------------ */
@@ -667,6 +676,16 @@ static int handle_sys_stats(cow_dispatcher *d, cow_reply *reply)
         out->permission_denials = c->permission_denials;
         out->auth_failures = c->auth_failures;
         out->quota_rejections = c->quota_rejections;
+        if (d->checkpointer) {
+                struct cow_checkpoint_stats cs;
+
+                cow_checkpointer_stats(d->checkpointer, &cs);
+                out->checkpoints_total = cs.total;
+                out->checkpoint_failures = cs.failures;
+                out->last_checkpoint_unix_seconds = cs.last_unix_s;
+                out->last_checkpoint_bytes = cs.last_bytes;
+                out->last_checkpoint_duration_us = cs.last_duration_us;
+        }
         resp->result_case = COWD__V1__RESPONSE__RESULT_SYS_STATS;
         resp->sys_stats = out;
         return 0;
@@ -871,6 +890,57 @@ oom:
 
 /* ---- the switch ------------------------------------------------------------------ */
 
+/*
+ * A checkpoint holds every user's processes and costs the whole service a
+ * pause, so only the operator asks for one: uid 0 or the daemon's own uid.
+ * The reply comes once the file is durable; a failure leaves the previous
+ * checkpoint in place and says why (a full disk is RESOURCE_EXHAUSTED).
+ */
+static int handle_checkpoint(cow_dispatcher *d, cow_reply *reply, uint32_t uid)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        Cowd__V1__CheckpointResult *out;
+        struct cow_checkpoint_stats cs;
+        char err[COW_REPLY_MESSAGE_MAX];
+        int r;
+
+        if (uid != 0 && uid != (uint32_t)geteuid()) {
+                d->counters->permission_denials++;
+                cow_reply_set_status(reply, COWD__V1__CODE__PERMISSION_DENIED,
+                                     "checkpoint: only uid 0 or the daemon's uid may ask");
+                return -EPERM;
+        }
+        if (!d->checkpointer) {
+                cow_reply_set_status(reply, COWD__V1__CODE__FAILED_PRECONDITION,
+                                     "checkpoint: this daemon keeps no state");
+                return -ENOENT;
+        }
+        r = cow_checkpointer_run(d->checkpointer, "on demand", err, sizeof(err));
+        if (r < 0) {
+                Cowd__V1__Code code = COWD__V1__CODE__INTERNAL;
+
+                if (r == -ENOSPC || r == -EDQUOT)
+                        code = COWD__V1__CODE__RESOURCE_EXHAUSTED;
+                else if (r == -ENOENT || r == -EROFS || r == -EACCES)
+                        code = COWD__V1__CODE__FAILED_PRECONDITION;
+                cow_reply_set_status(reply, code, "checkpoint: %s; the previous one is kept",
+                                     err);
+                return r;
+        }
+        out = RESULT_NEW(reply, Cowd__V1__CheckpointResult, cowd__v1__checkpoint_result__init);
+        if (!out) {
+                cow_reply_fail_oom(reply);
+                return -ENOMEM;
+        }
+        cow_checkpointer_stats(d->checkpointer, &cs);
+        out->bytes = cs.last_bytes;
+        out->duration_us = cs.last_duration_us;
+        out->unix_seconds = cs.last_unix_s;
+        resp->result_case = COWD__V1__RESPONSE__RESULT_CHECKPOINT;
+        resp->checkpoint = out;
+        return 0;
+}
+
 int cow_dispatch(cow_dispatcher *d, uint32_t uid, const Cowd__V1__Request *req,
                  cow_reply **ret_reply)
 {
@@ -932,6 +1002,9 @@ int cow_dispatch(cow_dispatcher *d, uint32_t uid, const Cowd__V1__Request *req,
                 break;
         case COWD__V1__REQUEST__OP_LIST_MAPS:
                 (void)handle_list_maps(d, reply, uid, req->list_maps);
+                break;
+        case COWD__V1__REQUEST__OP_CHECKPOINT:
+                (void)handle_checkpoint(d, reply, uid);
                 break;
         case COWD__V1__REQUEST__OP__NOT_SET:
         default:

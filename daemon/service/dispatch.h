@@ -33,6 +33,14 @@ int cow_dispatcher_new(cow_engine *engine, const struct cow_service_limits *limi
 /* Accepts NULL. */
 void cow_dispatcher_free(cow_dispatcher *d);
 
+struct cow_checkpointer;
+
+/*
+ * Lets checkpoint requests through to c (borrowed). Without one, they are
+ * FAILED_PRECONDITION.
+ */
+void cow_dispatcher_set_checkpointer(cow_dispatcher *d, struct cow_checkpointer *c);
+
 /*
  * Answers req on behalf of uid. Every outcome, failures included, is a reply
  * with a status; the call itself fails only with -ENOMEM when not even an

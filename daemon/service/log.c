@@ -69,6 +69,12 @@ void cow_log_free(cow_log *log)
         free(log);
 }
 
+void cow_log_set_level(cow_log *log, enum cow_log_level level)
+{
+        if ((unsigned)level <= COW_LOG_DEBUG)
+                log->level = level;
+}
+
 bool cow_log_enabled(const cow_log *log, enum cow_log_level level)
 {
         return log && level <= log->level;

@@ -28,6 +28,9 @@ int cow_log_new(enum cow_log_level level, cow_log **ret);
 /* Accepts NULL. */
 void cow_log_free(cow_log *log);
 
+/* From now on prints messages at level or more severe (a reload changes it). */
+void cow_log_set_level(cow_log *log, enum cow_log_level level);
+
 /* Whether a message at level would be printed; lets callers skip costly formatting. */
 bool cow_log_enabled(const cow_log *log, enum cow_log_level level);
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cowd: reads its configuration, builds the engine and the server on one
- * event loop, runs until SIGTERM or SIGINT, then takes everything down in
- * the reverse order it was set up.
+ * event loop, runs until SIGTERM or SIGINT (re-reading the configuration on
+ * SIGHUP), then takes everything down in the reverse order it was set up.
  */
 #include <errno.h>
 #include <signal.h>
@@ -12,12 +12,14 @@
 #include <string.h>
 
 #include <event2/event.h>
-#include <systemd/sd-daemon.h>
 
 #include <cowd/engine.h>
 
+#include "checkpointer.h"
 #include "config.h"
 #include "log.h"
+#include "notify.h"
+#include "reload.h"
 #include "server.h"
 #include "state.h"
 
@@ -28,10 +30,68 @@
 struct daemon_state {
         struct event_base *base;
         cow_server *server;
-        const cow_log *log;
+        cow_engine *engine;
+        cow_log *log;
+        cow_notify *notify;
+        cow_checkpointer *checkpointer;
+        struct cow_config *cfg; /* the live configuration, which a reload changes */
+        int argc;               /* what the configuration was built from, for a reload */
+        char **argv;
         struct event *drain_deadline;
         bool stopping;
 };
+
+/* The STATUS= line: what an operator wants from systemctl status at a glance. */
+static void daemon_status(void *arg, char *buf, size_t len)
+{
+        struct daemon_state *st = arg;
+        struct cow_sys_stats ss;
+
+        cow_engine_sys_stats(st->engine, &ss);
+        snprintf(buf, len, "%u clients, %llu processes, %llu of %llu frames used",
+                 cow_server_connections(st->server), (unsigned long long)ss.procs,
+                 (unsigned long long)ss.frames_used, (unsigned long long)ss.frames_total);
+}
+
+/*
+ * SIGHUP: the same file and flags are read again, exactly as at start. A
+ * configuration that does not parse or check changes nothing; one that does
+ * is applied as far as it can be live (reload.h).
+ */
+static void on_sighup(evutil_socket_t sig, short events, void *arg)
+{
+        struct daemon_state *st = arg;
+        struct cow_config *fresh;
+        char err[1024];
+        int r;
+
+        (void)sig;
+        (void)events;
+        if (st->stopping)
+                return;
+        cow_notify_reloading(st->notify);
+        fresh = malloc(sizeof(*fresh));
+        if (!fresh) {
+                log_error(st->log, "reload: out of memory; keeping the old configuration");
+                goto out;
+        }
+        r = cow_config_parse(fresh, st->argc, st->argv, err, sizeof(err));
+        if (r != 0) {
+                log_error(st->log, "reload: %s; keeping the old configuration",
+                          r < 0 ? err : "unexpected --help or --version");
+                goto out;
+        }
+        r = (int)cow_reload_apply(st->cfg, fresh, st->log);
+        cow_log_set_level(st->log, st->cfg->log_level);
+        cow_server_update_limits(st->server);
+        cow_checkpointer_set_interval(st->checkpointer, st->cfg->checkpoint_interval_s);
+        log_info(st->log, "reloaded %s: %d setting%s changed",
+                 st->cfg->config_file[0] ? st->cfg->config_file : "the flags", r,
+                 r == 1 ? "" : "s");
+out:
+        free(fresh);
+        cow_notify_ready(st->notify);
+}
 
 static void on_drained(void *arg)
 {
@@ -68,7 +128,7 @@ static void on_signal(evutil_socket_t sig, short events, void *arg)
         }
         st->stopping = true;
         log_info(st->log, "%s; stopping", strsignal((int)sig));
-        (void)sd_notify(0, "STOPPING=1");
+        cow_notify_stopping(st->notify);
         evtimer_add(st->drain_deadline, &tv);
         cow_server_shutdown(st->server, on_drained, st);
 }
@@ -78,7 +138,9 @@ int main(int argc, char **argv)
         struct daemon_state st = { 0 };
         struct cow_config cfg;
         struct sigaction sa = { .sa_handler = SIG_IGN };
-        struct event *sigterm = NULL, *sigint = NULL;
+        struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
+        cow_notify *notify = NULL;
+        cow_checkpointer *checkpointer = NULL;
         cow_log *log = NULL;
         cow_engine *engine = NULL;
         cow_server *server = NULL;
@@ -145,17 +207,36 @@ int main(int argc, char **argv)
 
         st.base = base;
         st.server = server;
+        st.engine = engine;
         st.log = log;
+        st.cfg = &cfg;
+        st.argc = argc;
+        st.argv = argv;
+        r = cow_notify_new(base, log, daemon_status, &st, &notify);
+        if (r == 0)
+                r = cow_checkpointer_new(base, log, engine, state_dir, cfg.checkpoint_interval_s,
+                                         &checkpointer);
+        if (r < 0) {
+                log_error(log, "cannot set up notification and checkpoints: %s", strerror(-r));
+                goto out;
+        }
+        st.notify = notify;
+        st.checkpointer = checkpointer;
+        if (state_dir)
+                cow_server_set_checkpointer(server, checkpointer);
         st.drain_deadline = evtimer_new(base, on_drain_deadline, &st);
         sigterm = evsignal_new(base, SIGTERM, on_signal, &st);
         sigint = evsignal_new(base, SIGINT, on_signal, &st);
-        if (!st.drain_deadline || !sigterm || !sigint || event_add(sigterm, NULL) < 0 ||
-            event_add(sigint, NULL) < 0) {
+        sighup = evsignal_new(base, SIGHUP, on_sighup, &st);
+        if (!st.drain_deadline || !sigterm || !sigint || !sighup ||
+            event_add(sigterm, NULL) < 0 || event_add(sigint, NULL) < 0 ||
+            event_add(sighup, NULL) < 0) {
                 log_error(log, "cannot set up signal handling");
                 goto out;
         }
 
-        (void)sd_notify(0, "READY=1");
+        /* The sockets listen and the state is loaded: only now is the service up. */
+        cow_notify_ready(notify);
         log_info(log, "ready: %llu bytes of memory, %u-byte pages",
                  (unsigned long long)cfg.engine.mem_bytes, cfg.engine.page_size);
 
@@ -165,21 +246,23 @@ int main(int argc, char **argv)
         }
         /* Every client is answered and gone: the state is final. */
         if (state_dir) {
-                r = cow_state_save(state_dir, engine, err, sizeof(err));
-                if (r < 0) {
-                        log_error(log, "%s", err);
-                        goto out;
-                }
+                r = cow_checkpointer_run(checkpointer, "at stop", err, sizeof(err));
+                if (r < 0)
+                        goto out; /* logged */
                 log_info(log, "saved the checkpoint in %s", state_dir);
         }
         exit_code = EXIT_SUCCESS;
 out:
+        if (sighup)
+                event_free(sighup);
         if (sigint)
                 event_free(sigint);
         if (sigterm)
                 event_free(sigterm);
         if (st.drain_deadline)
                 event_free(st.drain_deadline);
+        cow_checkpointer_free(checkpointer);
+        cow_notify_free(notify);
         cow_server_free(server);
         if (base)
                 event_base_free(base);

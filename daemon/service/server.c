@@ -627,6 +627,16 @@ void cow_server_shutdown(cow_server *s, void (*on_drained)(void *arg), void *arg
         }
 }
 
+void cow_server_update_limits(cow_server *s)
+{
+        cow_service_limits_init(&s->limits, s->cfg);
+}
+
+void cow_server_set_checkpointer(cow_server *s, struct cow_checkpointer *c)
+{
+        cow_dispatcher_set_checkpointer(s->dispatcher, c);
+}
+
 unsigned cow_server_connections(const cow_server *s)
 {
         return (unsigned)s->counters.connections;

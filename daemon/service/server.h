@@ -42,6 +42,18 @@ int cow_server_listen(cow_server *s);
  */
 void cow_server_shutdown(cow_server *s, void (*on_drained)(void *arg), void *arg);
 
+/*
+ * Derives the service limits again from the configuration the server was
+ * given (which a reload has changed): open connections see the new limits
+ * from their next request on.
+ */
+void cow_server_update_limits(cow_server *s);
+
+struct cow_checkpointer;
+
+/* Lets clients' checkpoint requests through to c (borrowed). */
+void cow_server_set_checkpointer(cow_server *s, struct cow_checkpointer *c);
+
 /* Connections still open. */
 unsigned cow_server_connections(const cow_server *s);
 

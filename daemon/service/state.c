@@ -3,15 +3,24 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #define TMP_FILE COW_STATE_FILE ".tmp"
 
+struct file_sink_ctx {
+        FILE *f;
+        uint64_t bytes;
+};
+
 static int file_sink(void *ctx, const void *buf, size_t len)
 {
-        return fwrite(buf, 1, len, ctx) == len ? 0 : -(errno ? errno : EIO);
+        struct file_sink_ctx *fs = ctx;
+
+        fs->bytes += len;
+        return fwrite(buf, 1, len, fs->f) == len ? 0 : -(errno ? errno : EIO);
 }
 
 static int file_source(void *ctx, void *buf, size_t len)
@@ -21,8 +30,10 @@ static int file_source(void *ctx, void *buf, size_t len)
         return ferror((FILE *)ctx) ? -EIO : -ENODATA;
 }
 
-int cow_state_save(const char *dir, cow_engine *e, char *err, size_t errlen)
+int cow_state_save(const char *dir, cow_engine *e, uint64_t *ret_bytes, char *err,
+                   size_t errlen)
 {
+        struct file_sink_ctx fs = { 0 };
         FILE *f = NULL;
         int dfd, fd = -1, r;
 
@@ -39,7 +50,9 @@ int cow_state_save(const char *dir, cow_engine *e, char *err, size_t errlen)
                 goto fail;
         }
         fd = -1; /* f owns it now */
-        r = cow_engine_save(e, file_sink, f);
+        fs.f = f;
+        errno = 0;
+        r = cow_engine_save(e, file_sink, &fs);
         if (r == 0 && fflush(f) != 0)
                 r = -errno;
         if (r == 0 && fsync(fileno(f)) < 0)
@@ -60,6 +73,8 @@ int cow_state_save(const char *dir, cow_engine *e, char *err, size_t errlen)
                 goto fail;
         }
         close(dfd);
+        if (ret_bytes)
+                *ret_bytes = fs.bytes;
         return 0;
 fail:
         if (f)

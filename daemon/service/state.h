@@ -8,13 +8,19 @@
 #define COWD_SERVICE_STATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cowd/engine.h>
 
 #define COW_STATE_FILE "cowd.checkpoint"
 
-/* Writes e's checkpoint into dir. 0, or a negative errno with a sentence in err. */
-int cow_state_save(const char *dir, cow_engine *e, char *err, size_t errlen);
+/*
+ * Writes e's checkpoint into dir; once it returns 0 the checkpoint is durable
+ * and *ret_bytes (if given) is its size. On failure, a negative errno with a
+ * sentence in err, and the previous checkpoint is untouched.
+ */
+int cow_state_save(const char *dir, cow_engine *e, uint64_t *ret_bytes, char *err,
+                   size_t errlen);
 
 /*
  * Loads the checkpoint in dir into a new engine shaped by cfg. Returns 0

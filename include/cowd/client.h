@@ -224,6 +224,13 @@ int cowc_list_procs(cowc_conn *c, uint32_t start_pid, Cowd__V1__Response **ret,
 int cowc_list_maps(cowc_conn *c, uint32_t pid, uint64_t start_addr, Cowd__V1__Response **ret,
                    struct cowc_error *err);
 
+/*
+ * Asks the daemon to write a checkpoint of its whole state and waits until
+ * it is durable; (*ret)->checkpoint says its size and how long it took.
+ * Only uid 0 and the daemon's own uid may ask (-EPERM otherwise).
+ */
+int cowc_checkpoint(cowc_conn *c, Cowd__V1__Response **ret, struct cowc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

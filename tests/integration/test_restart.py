@@ -1,10 +1,17 @@
 #!/usr/bin/env python3
 """State across a restart: with a state directory, a clean stop saves the
-simulated state and the next start restores it exactly; a damaged checkpoint
-stops the daemon from starting and is left in place."""
+simulated state and the next start restores it exactly; so does a checkpoint
+taken on demand, even when the daemon is then killed with SIGKILL. A
+checkpoint that cannot be written (a full disk) is a typed error that keeps
+the previous one; a damaged or truncated checkpoint stops the daemon from
+starting and is left in place. (Swapped pages are not covered here.)"""
 import os
+import select
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 import unittest
 
 import cowdtest
@@ -16,6 +23,11 @@ STAT_FIELDS = ("rss_pages", "pss_bytes", "uss_pages", "shared_pages", "zero_page
                "pt_bytes")
 SYS_FIELDS = ("frames_used", "zero_page_maps", "cow_copies", "cow_reuses", "zero_fills",
               "bytes_saved", "pt_nodes", "procs", "procs_created")
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def ok(resp):
@@ -30,8 +42,25 @@ class Restart(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.state, ignore_errors=True)
 
-    def daemon(self):
-        return cowdtest.Daemon("--state-dir", self.state, "--memory", "16M")
+    def daemon(self, *extra):
+        return cowdtest.Daemon("--state-dir", self.state, "--memory", "16M", *extra)
+
+    def fork_tree(self, w):
+        """A parent with private, shared and zero-page memory, two children and a
+        grandchild: shared frames, pending copy-on-write, broken copy-on-write."""
+        t = ok(w.call(spawn={"name": "teacher"})).spawn.pid
+        ok(w.call(mmap={"pid": t, "length": 3 * 4096, "prot": 3}))
+        ok(w.call(mmap={"pid": t, "length": 4096, "prot": 3, "shared": True}))
+        ok(w.call(write={"pid": t, "addr": A, "data": b"handout"}))
+        ok(w.call(write={"pid": t, "addr": A + 4096, "data": b"template"}))
+        ok(w.call(read={"pid": t, "addr": A + 8192, "length": 1}))  # the zero page
+        ok(w.call(write={"pid": t, "addr": A + 3 * 4096, "data": b"shared"}))
+        kid = ok(w.call(fork={"pid": t})).fork.child_pid
+        ok(w.call(fork={"pid": t}))
+        ok(w.call(write={"pid": kid, "addr": A + 4096, "data": b"answer"}))
+        grandkid = ok(w.call(fork={"pid": kid})).fork.child_pid
+        ok(w.call(write={"pid": grandkid, "addr": A, "data": b"mine"}))
+        return t, kid, grandkid
 
     def snapshot(self, w):
         """Everything a client sees, in a form to compare (no TLB-moving reads)."""
@@ -84,6 +113,142 @@ class Restart(unittest.TestCase):
             self.assertGreater(ok(w.call(spawn={})).spawn.pid, kid + 1)
             w.close()
 
+    def test_checkpoint_on_demand_survives_sigkill(self):
+        d = self.daemon()
+        d.start()
+        try:
+            w = d.connect()
+            t, kid, grandkid = self.fork_tree(w)
+            before = self.snapshot(w)
+            resp = ok(w.call(checkpoint={}))
+            self.assertGreater(resp.checkpoint.bytes, 3 * 4096)
+            self.assertEqual(os.path.getsize(os.path.join(self.state, "cowd.checkpoint")),
+                             resp.checkpoint.bytes)
+            stats = ok(w.call(sys_stats={})).sys_stats
+            self.assertEqual(stats.checkpoints_total, 1)
+            self.assertEqual(stats.checkpoint_failures, 0)
+            self.assertEqual(stats.last_checkpoint_bytes, resp.checkpoint.bytes)
+            self.assertGreater(stats.last_checkpoint_unix_seconds, 0)
+            # Changes after the checkpoint are lost with the kill; the checkpoint is not.
+            ok(w.call(write={"pid": t, "addr": A, "data": b"too late"}))
+            w.close()
+            d.kill()
+        finally:
+            d.stop(check=False)
+        self.assertFalse(os.path.exists(os.path.join(self.state, "cowd.checkpoint.tmp")))
+
+        with self.daemon() as d:
+            w = d.connect()
+            self.assertEqual(self.snapshot(w), before)
+            self.assertIn("restored 4 processes", d.log())
+            self.assertEqual(ok(w.call(read={"pid": t, "addr": A, "length": 7})).read.data,
+                             b"handout")
+            self.assertEqual(ok(w.call(read={"pid": grandkid, "addr": A + 4096, "length": 6}))
+                             .read.data, b"answer")
+            w.close()
+
+    def test_periodic_checkpoints(self):
+        with self.daemon("--checkpoint-interval", "1") as d:
+            w = d.connect()
+            self.fork_tree(w)
+            path = os.path.join(self.state, "cowd.checkpoint")
+            # The timer's first checkpoint is due a second after the start.
+            deadline = time.monotonic() + 20
+            while ok(w.call(sys_stats={})).sys_stats.checkpoints_total < 1:
+                self.assertLess(time.monotonic(), deadline, d.log())
+                select.select([], [], [], 0.1)
+            self.assertTrue(os.path.exists(path))
+            self.assertIn("checkpoint (periodic)", d.log())
+            w.close()
+
+    def test_checkpoint_needs_a_state_directory(self):
+        with cowdtest.Daemon() as d:
+            w = d.connect()
+            resp = w.call(checkpoint={})
+            self.assertEqual(code_name(resp), "FAILED_PRECONDITION")
+            self.assertIn("keeps no state", resp.status.message)
+            w.close()
+
+    def test_only_the_operator_may_checkpoint(self):
+        if os.geteuid() != 0 or not shutil.which("setpriv"):
+            self.skipTest("needs root and setpriv to run a client as another uid")
+        with cowdtest.Daemon("--state-dir", self.state, world_accessible=True) as d:
+            out = subprocess.run(
+                ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                 os.environ["COWCTL_BIN"], "-s", d.socket_path, "checkpoint"],
+                capture_output=True, text=True, timeout=60)
+            self.assertNotEqual(out.returncode, 0)
+            self.assertIn("only uid 0 or the daemon's uid", out.stderr)
+            out = subprocess.run([os.environ["COWCTL_BIN"], "-s", d.socket_path, "checkpoint"],
+                                 capture_output=True, text=True, timeout=60)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertIn("bytes", out.stdout)
+        self.assertTrue(os.path.exists(os.path.join(self.state, "cowd.checkpoint")))
+
+    def test_full_disk_is_a_typed_error_and_keeps_the_old_checkpoint(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to mount a small tmpfs")
+        mnt = tempfile.mkdtemp(prefix="cowd-full-")
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt],
+                          capture_output=True).returncode != 0:
+            os.rmdir(mnt)
+            self.skipTest("mount refused")
+        try:
+            with cowdtest.Daemon("--state-dir", mnt, "--memory", "16M") as d:
+                w = d.connect()
+                pid = ok(w.call(spawn={"name": "small"})).spawn.pid
+                ok(w.call(checkpoint={}))
+                path = os.path.join(mnt, "cowd.checkpoint")
+                old = read_bytes(path)
+                # 256 distinct pages: a megabyte, far more than the 64K filesystem holds.
+                big = ok(w.call(spawn={"name": "big"})).spawn.pid
+                addr = ok(w.call(mmap={"pid": big, "length": 256 * 4096, "prot": 3})).mmap.addr
+                for i in range(256):
+                    ok(w.call(write={"pid": big, "addr": addr + i * 4096,
+                                     "data": b"%d" % i * 64}))
+                resp = w.call(checkpoint={})
+                self.assertEqual(code_name(resp), "RESOURCE_EXHAUSTED")
+                self.assertIn("No space left on device", resp.status.message)
+                self.assertIn("the previous one is kept", resp.status.message)
+                self.assertEqual(read_bytes(path), old)
+                self.assertEqual(os.listdir(mnt), ["cowd.checkpoint"])
+                # Still serving, and the failure is counted.
+                self.assertEqual(ok(w.call(read={"pid": big, "addr": addr, "length": 1}))
+                                 .read.data, b"0")
+                stats = ok(w.call(sys_stats={})).sys_stats
+                self.assertEqual((stats.checkpoints_total, stats.checkpoint_failures), (1, 1))
+                # Once the big process is gone, the checkpoint at stop fits again.
+                ok(w.call(exit={"pid": big}))
+                w.close()
+            with cowdtest.Daemon("--state-dir", mnt, "--memory", "16M") as d:
+                w = d.connect()
+                procs = ok(w.call(list_procs={})).list_procs.procs
+                self.assertEqual([p.pid for p in procs], [pid])
+                w.close()
+        finally:
+            subprocess.run(["umount", mnt], check=False)
+            os.rmdir(mnt)
+
+    def test_a_truncated_checkpoint_stops_the_start_and_is_kept(self):
+        with self.daemon() as d:
+            w = d.connect()
+            self.fork_tree(w)
+            w.close()
+        path = os.path.join(self.state, "cowd.checkpoint")
+        whole = read_bytes(path)
+        for size in (len(whole) // 2, 10, 0):
+            with open(path, "wb") as f:
+                f.write(whole[:size])
+            d = self.daemon()
+            with self.assertRaises(AssertionError) as failed:
+                d.start()
+            d.stop(check=False)
+            self.assertIn("refusing to start", str(failed.exception))
+            self.assertIn("cowd.checkpoint", str(failed.exception))
+            self.assertEqual(os.path.getsize(path), size, "the checkpoint was touched")
+            print("truncated to %d bytes: %s" % (size, [l for l in str(failed.exception)
+                                                        .splitlines() if "refusing" in l][0]))
+
     def test_a_damaged_checkpoint_stops_the_start_and_is_kept(self):
         with self.daemon() as d:
             w = d.connect()
@@ -95,7 +260,7 @@ class Restart(unittest.TestCase):
             byte = f.read(1)
             f.seek(40)
             f.write(bytes([byte[0] ^ 0x10]))
-        damaged = open(path, "rb").read()
+        damaged = read_bytes(path)
 
         d = self.daemon()
         with self.assertRaises(AssertionError) as failed:
@@ -103,7 +268,7 @@ class Restart(unittest.TestCase):
         self.assertIn("refusing to start", str(failed.exception))
         self.assertIn("cowd.checkpoint", str(failed.exception))
         d.stop(check=False)
-        self.assertEqual(open(path, "rb").read(), damaged, "the checkpoint was touched")
+        self.assertEqual(read_bytes(path), damaged, "the checkpoint was touched")
 
 
 if __name__ == "__main__":
