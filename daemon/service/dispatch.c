@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +17,7 @@ struct cow_dispatcher {
         const struct cow_service_limits *limits;
         struct cow_counters *counters;
         struct timespec started; /* CLOCK_MONOTONIC, for uptime */
+        uint8_t *scratch;        /* one page, the data of trace accesses; NULL until needed */
 };
 
 int cow_dispatcher_new(cow_engine *engine, const struct cow_service_limits *limits,
@@ -35,6 +37,9 @@ int cow_dispatcher_new(cow_engine *engine, const struct cow_service_limits *limi
 
 void cow_dispatcher_free(cow_dispatcher *d)
 {
+        if (!d)
+                return;
+        free(d->scratch);
         free(d);
 }
 
@@ -529,6 +534,133 @@ oom:
         return -ENOMEM;
 }
 
+/*
+ * Records in out why access number out->done of a trace failed: the status
+ * a read or write would have had, and its fault. Counted like that read or
+ * write. Returns err, or -ENOMEM with the reply failed.
+ */
+static int trace_fail(cow_dispatcher *d, cow_reply *reply, Cowd__V1__TraceResult *out,
+                      int err, cow_pid pid, const struct cow_fault *fault)
+{
+        Cowd__V1__Code code = code_for_error(err);
+        Cowd__V1__Status *status = cow_reply_alloc(reply, sizeof(*status));
+        Cowd__V1__Fault *f = cow_reply_alloc(reply, sizeof(*f));
+        char *msg = cow_reply_alloc(reply, COW_REPLY_MESSAGE_MAX);
+
+        if (!status || !f || !msg) {
+                cow_reply_fail_oom(reply);
+                return -ENOMEM;
+        }
+        if (code == COWD__V1__CODE__RESOURCE_EXHAUSTED)
+                d->counters->engine_limit_rejections++;
+        cowd__v1__status__init(status);
+        status->code = code;
+        if (err == -EFAULT && fault) {
+                snprintf(msg, COW_REPLY_MESSAGE_MAX, "trace pid %u access %u: %s at 0x%llx", pid,
+                         out->done, cow_engine_strerror(err), (unsigned long long)fault->addr);
+                cowd__v1__fault__init(f);
+                f->kind = fault_kind_to_wire(fault->kind);
+                f->addr = fault->addr;
+                out->fault = f;
+        } else {
+                snprintf(msg, COW_REPLY_MESSAGE_MAX, "trace pid %u access %u: %s", pid,
+                         out->done, cow_engine_strerror(err));
+        }
+        status->message = msg;
+        out->error = status;
+        return err;
+}
+
+/*
+ * trace: a batch of accesses by one process, in order, through the same
+ * engine calls as read and write. The whole payload is checked first (the
+ * arrays agree, the count is within COW_SERVICE_LIMITS_TRACE_MAX, every size
+ * is 1 byte to one page, every kind known), so a bad batch does nothing. The
+ * first access that fails ends the batch: the reply is still OK and its
+ * result says how many were done and why the next one failed, because the
+ * accesses before it did happen and a replay has to know that.
+ *
+ * The data moves through one page of scratch memory owned by the dispatcher.
+ * A store writes zeros (a trace carries no values), never what the scratch
+ * held before: that may be another user's data.
+ */
+static int handle_trace(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                        const Cowd__V1__TraceRequest *in)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        uint32_t page_size = cow_engine_page_size(d->engine);
+        Cowd__V1__TraceResult *out;
+        size_t n = in->n_addrs;
+        int r;
+
+        if (in->n_sizes != n || in->n_kinds != n)
+                return reply_invalid(reply, "trace", "addrs, sizes and kinds differ in length");
+        if (n > COW_SERVICE_LIMITS_TRACE_MAX) {
+                d->counters->oversize_requests++;
+                cow_reply_set_status(reply, COWD__V1__CODE__RESOURCE_EXHAUSTED,
+                                     "trace: %zu accesses exceed the limit of %u", n,
+                                     COW_SERVICE_LIMITS_TRACE_MAX);
+                return -E2BIG;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (in->sizes[i] == 0 || in->sizes[i] > page_size) {
+                        cow_reply_set_status(reply, COWD__V1__CODE__INVALID_ARGUMENT,
+                                             "trace: access %zu has size %u, not 1 to %u",
+                                             i, in->sizes[i], page_size);
+                        return -EINVAL;
+                }
+                if ((unsigned)in->kinds[i] > COWD__V1__TRACE_KIND__TRACE_INSTR) {
+                        cow_reply_set_status(reply, COWD__V1__CODE__INVALID_ARGUMENT,
+                                             "trace: access %zu has unknown kind %d", i,
+                                             (int)in->kinds[i]);
+                        return -EINVAL;
+                }
+        }
+        r = proc_authorize(d, reply, uid, in->pid, "trace");
+        if (r < 0)
+                return r;
+        out = RESULT_NEW(reply, Cowd__V1__TraceResult, cowd__v1__trace_result__init);
+        if (!out)
+                goto oom;
+        if (!d->scratch) {
+                /* The engine's page size is fixed for its life. */
+                d->scratch = malloc(page_size);
+                if (!d->scratch)
+                        goto oom;
+        }
+        resp->result_case = COWD__V1__RESPONSE__RESULT_TRACE;
+        resp->trace = out;
+
+        for (size_t i = 0; i < n; i++) {
+                struct cow_fault fault = { 0 };
+                uint64_t addr = in->addrs[i];
+                size_t len = in->sizes[i];
+
+                switch (in->kinds[i]) {
+                case COWD__V1__TRACE_KIND__TRACE_STORE:
+                        memset(d->scratch, 0, len);
+                        r = cow_engine_write(d->engine, in->pid, addr, d->scratch, len, &fault);
+                        break;
+                case COWD__V1__TRACE_KIND__TRACE_MODIFY:
+                        r = cow_engine_read(d->engine, in->pid, addr, d->scratch, len, &fault);
+                        if (r >= 0)
+                                r = cow_engine_write(d->engine, in->pid, addr, d->scratch, len,
+                                                     &fault);
+                        break;
+                default:
+                        r = cow_engine_read(d->engine, in->pid, addr, d->scratch, len, &fault);
+                        break;
+                }
+                if (r < 0)
+                        return trace_fail(d, reply, out, r, in->pid, &fault);
+                out->done++;
+        }
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
 static int handle_proc_stats(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                              const Cowd__V1__ProcStatsRequest *in)
 {
@@ -893,6 +1025,9 @@ int cow_dispatch(cow_dispatcher *d, uint32_t uid, const Cowd__V1__Request *req,
                 break;
         case COWD__V1__REQUEST__OP_LIST_MAPS:
                 (void)handle_list_maps(d, reply, uid, req->list_maps);
+                break;
+        case COWD__V1__REQUEST__OP_TRACE:
+                (void)handle_trace(d, reply, uid, req->trace);
                 break;
         case COWD__V1__REQUEST__OP__NOT_SET:
         default:

@@ -24,6 +24,12 @@ struct cow_config;
 /* Upper bound on the encoded size of one MapInfo. */
 #define COW_SERVICE_LIMITS_MAP_INFO_BYTES 40u
 #define COW_SERVICE_LIMITS_LIST_MAPS_MAX 4096u
+/*
+ * Accesses in one trace request. Each costs at most a page of copying, so
+ * this bounds the work of one request; the frame limit may bound it lower
+ * (an access takes 13 bytes on the wire).
+ */
+#define COW_SERVICE_LIMITS_TRACE_MAX 4096u
 
 struct cow_service_limits {
         uint32_t max_frame_bytes;    /* either direction */
