@@ -58,7 +58,36 @@ void cow_engine_config_init(struct cow_engine_config *cfg)
                 .max_procs = 4096,
                 .max_maps_per_proc = 65530,
                 .max_pt_bytes = UINT64_C(1) << 30,
+                .swap_slots = 0,
+                .policy = COW_POLICY_CLOCK,
+                .seed = 1,
+                .oom_kill = false,
         };
+}
+
+const char *cow_policy_name(enum cow_policy p)
+{
+        switch (p) {
+        case COW_POLICY_CLOCK:
+                return "clock";
+        case COW_POLICY_FIFO:
+                return "fifo";
+        case COW_POLICY_LRU:
+                return "lru";
+        }
+        return NULL;
+}
+
+int cow_policy_parse(const char *name, enum cow_policy *ret)
+{
+        static const enum cow_policy all[] = { COW_POLICY_CLOCK, COW_POLICY_FIFO, COW_POLICY_LRU };
+        for (size_t i = 0; name && i < sizeof(all) / sizeof(all[0]); i++) {
+                if (strcmp(name, cow_policy_name(all[i])) == 0) {
+                        *ret = all[i];
+                        return 0;
+                }
+        }
+        return -EINVAL;
 }
 
 int cow_engine_config_check(const struct cow_engine_config *cfg, const char **ret_why)
@@ -81,6 +110,10 @@ int cow_engine_config_check(const struct cow_engine_config *cfg, const char **re
                 why = "max_maps_per_proc must be at least 1";
         else if (cfg->max_pt_bytes < 16 * pt_node_bytes())
                 why = "max_pt_bytes is too small for any process";
+        else if (cfg->swap_slots >= (UINT64_C(1) << 31))
+                why = "swap_slots must be below 2^31";
+        else if (!cow_policy_name(cfg->policy))
+                why = "policy must be clock, fifo or lru";
 
         if (why) {
                 if (ret_why)
@@ -475,4 +508,43 @@ int cow_engine_write(cow_engine *e, cow_pid pid, uint64_t addr, const void *buf,
                 return -ESRCH;
         /* fault_access() only reads from buf when writing. */
         return fault_access(e, p, addr, (uint8_t *)(uintptr_t)buf, len, true, ret_fault);
+}
+
+/* ---- swap (filled in by swap.c) ---------------------------------------- */
+
+void cow_engine_set_swap(cow_engine *e, const struct cow_swap_ops *ops, void *ctx)
+{
+        (void)e;
+        (void)ops;
+        (void)ctx;
+}
+
+int cow_engine_spawn_args(cow_engine *e, const struct cow_spawn_args *args, cow_pid *ret_pid)
+{
+        (void)e;
+        (void)args;
+        (void)ret_pid;
+        return -EOPNOTSUPP;
+}
+
+int cow_engine_oom_victims(cow_engine *e, cow_pid *out, size_t cap)
+{
+        (void)e;
+        (void)out;
+        (void)cap;
+        return 0;
+}
+
+int cow_engine_load_swap(const struct cow_engine_config *cfg, cow_source_fn source, void *ctx,
+                         const struct cow_swap_ops *ops, void *swap_ctx, cow_engine **ret,
+                         const char **ret_why)
+{
+        (void)cfg;
+        (void)source;
+        (void)ctx;
+        (void)ops;
+        (void)swap_ctx;
+        (void)ret;
+        (void)ret_why;
+        return -EOPNOTSUPP;
 }
