@@ -99,6 +99,28 @@ int cowc_spawn(cowc_conn *c, const char *name, uint32_t *ret_pid, struct cowc_er
         return 0;
 }
 
+int cowc_spawn_args(cowc_conn *c, const struct cowc_spawn_args *args, uint32_t *ret_pid,
+                    struct cowc_error *err)
+{
+        Cowd__V1__SpawnRequest m = COWD__V1__SPAWN_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+        Cowd__V1__Response *resp = NULL;
+
+        m.name = (char *)(args->name ? args->name : "");
+        m.max_resident_pages = args->max_resident;
+        m.tlb_entries = args->tlb_entries;
+        m.tlb_ways = args->tlb_ways;
+        m.policy = (Cowd__V1__Policy)args->policy;
+        req.op_case = COWD__V1__REQUEST__OP_SPAWN;
+        req.spawn = &m;
+        int r = call_expect(c, &req, COWD__V1__RESPONSE__RESULT_SPAWN, &resp, err);
+        if (r != 0)
+                return r;
+        *ret_pid = resp->spawn->pid;
+        cowc_response_free(resp);
+        return 0;
+}
+
 int cowc_fork(cowc_conn *c, uint32_t pid, uint32_t *ret_child, struct cowc_error *err)
 {
         Cowd__V1__ForkRequest m = COWD__V1__FORK_REQUEST__INIT;

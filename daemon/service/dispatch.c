@@ -248,6 +248,21 @@ oom:
         return -ENOMEM;
 }
 
+/* The engine's policy for a wire policy that handle_spawn() has checked. */
+static enum cow_policy policy_from_wire(const cow_dispatcher *d, Cowd__V1__Policy p)
+{
+        switch (p) {
+        case COWD__V1__POLICY__POLICY_FIFO:
+                return COW_POLICY_FIFO;
+        case COWD__V1__POLICY__POLICY_LRU:
+                return COW_POLICY_LRU;
+        case COWD__V1__POLICY__POLICY_CLOCK:
+                return COW_POLICY_CLOCK;
+        default:
+                return d->limits->default_policy;
+        }
+}
+
 static int handle_spawn(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                         const Cowd__V1__SpawnRequest *in)
 {
@@ -265,10 +280,28 @@ static int handle_spawn(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         if (!name_is_valid(in->name))
                 return reply_invalid(reply, "spawn", "name must be printable UTF-8");
 
+        if (in->tlb_ways && !in->tlb_entries)
+                return reply_invalid(reply, "spawn", "tlb_ways needs tlb_entries");
+        if ((unsigned)in->policy > COWD__V1__POLICY__POLICY_LRU)
+                return reply_invalid(reply, "spawn", "unknown policy");
+
         out = RESULT_NEW(reply, Cowd__V1__SpawnResult, cowd__v1__spawn_result__init);
         if (!out)
                 goto oom;
-        r = cow_engine_spawn(d->engine, in->name[0] ? in->name : NULL, uid, &pid);
+        if (in->max_resident_pages || in->tlb_entries || in->policy) {
+                /* A shape of its own; the engine checks the TLB shape. */
+                struct cow_spawn_args args = {
+                        .name = in->name[0] ? in->name : NULL,
+                        .owner = uid,
+                        .max_resident = in->max_resident_pages,
+                        .tlb_entries = in->tlb_entries,
+                        .tlb_ways = in->tlb_ways,
+                        .policy = policy_from_wire(d, in->policy),
+                };
+                r = cow_engine_spawn_args(d->engine, &args, &pid);
+        } else {
+                r = cow_engine_spawn(d->engine, in->name[0] ? in->name : NULL, uid, &pid);
+        }
         if (r < 0)
                 return reply_engine_error(d, reply, r, "spawn", 0, NULL);
         out->pid = pid;
@@ -705,6 +738,10 @@ static int handle_proc_stats(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         out->pt_bytes = st.pt_bytes;
         out->name = name;
         out->owner_uid = info.owner;
+        out->faults_major = st.faults_major;
+        out->faults_first_touch = st.faults_first_touch;
+        out->swapped_pages = st.swapped_pages;
+        out->max_resident_pages = st.max_resident;
         resp->result_case = COWD__V1__RESPONSE__RESULT_PROC_STATS;
         resp->proc_stats = out;
         return 0;
@@ -745,6 +782,14 @@ static int handle_sys_stats(cow_dispatcher *d, cow_reply *reply)
         out->tlb_hits = st.tlb_hits;
         out->tlb_misses = st.tlb_misses;
         out->frame_meta_bytes = st.frame_meta_bytes;
+        out->swap_slots_total = st.swap_slots_total;
+        out->swap_slots_used = st.swap_slots_used;
+        out->swap_ins = st.swap_ins;
+        out->swap_outs = st.swap_outs;
+        out->evictions = st.evictions;
+        out->swap_cache_hits = st.swap_cache_hits;
+        out->oom_kills = st.oom_kills;
+        out->swap_errors = st.swap_errors;
 
         out->connections = c->connections;
         out->connections_total = c->connections_total;
@@ -819,6 +864,8 @@ static int handle_page_map(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 e->in_tlb = !!(f & COW_PAGE_IN_TLB);
                 e->prot = info[i].prot;
                 e->shared = !!(f & COW_PAGE_SHARED);
+                e->swapped = !!(f & COW_PAGE_SWAPPED);
+                e->swap_slot = (f & COW_PAGE_SWAPPED) ? info[i].swap_slot : 0;
                 list[i] = e;
         }
         out->page_size = (uint32_t)page_size;

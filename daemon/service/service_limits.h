@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include <cowd/engine.h>
+
 struct cow_config;
 
 /*
@@ -40,6 +42,7 @@ struct cow_service_limits {
         uint32_t max_connections;
         uint32_t idle_timeout_s;
         uint32_t output_watermark;
+        enum cow_policy default_policy; /* a spawn's POLICY_DEFAULT: the engine's */
 };
 
 /* Derives the limits from cfg, which cow_config_parse() has checked. */

@@ -142,6 +142,17 @@ int cowc_hello(cowc_conn *c, const char *client_name, struct cowc_server_info *r
                struct cowc_error *err);
 
 int cowc_spawn(cowc_conn *c, const char *name, uint32_t *ret_pid, struct cowc_error *err);
+/* A process with a shape of its own (SpawnRequest fields 2..5); zeros are the daemon's. */
+struct cowc_spawn_args {
+        const char *name;       /* may be NULL */
+        uint64_t max_resident;  /* resident pages it may hold; 0: no limit */
+        uint32_t tlb_entries;   /* 0: the daemon's */
+        uint32_t tlb_ways;      /* with tlb_entries; 0: fully associative */
+        int policy;             /* Cowd__V1__Policy; 0: the daemon's */
+};
+
+int cowc_spawn_args(cowc_conn *c, const struct cowc_spawn_args *args, uint32_t *ret_pid,
+                    struct cowc_error *err);
 int cowc_fork(cowc_conn *c, uint32_t pid, uint32_t *ret_child, struct cowc_error *err);
 int cowc_exit(cowc_conn *c, uint32_t pid, struct cowc_error *err);
 

@@ -107,6 +107,24 @@ static void test_spawn_fork_exit(void **state)
         assert_int_equal(cowc_exit(conn, b, &err), 0);
 }
 
+/* A spawn's own shape is checked before the engine is asked. */
+static void test_spawn_args_are_checked(void **state)
+{
+        (void)state;
+        struct cowc_error err;
+        uint32_t pid = 0;
+        struct cowc_spawn_args bad_policy = { .name = "p", .policy = 9 };
+        struct cowc_spawn_args ways_alone = { .name = "w", .tlb_ways = 4 };
+
+        assert_int_equal(cowc_spawn_args(conn, &bad_policy, &pid, &err),
+                         COWD__V1__CODE__INVALID_ARGUMENT);
+        assert_non_null(strstr(err.message, "unknown policy"));
+        assert_int_equal(cowc_spawn_args(conn, &ways_alone, &pid, &err),
+                         COWD__V1__CODE__INVALID_ARGUMENT);
+        assert_non_null(strstr(err.message, "tlb_ways needs tlb_entries"));
+        assert_int_equal(pid, 0);
+}
+
 static void test_mmap_errors(void **state)
 {
         (void)state;
@@ -487,6 +505,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_hello),
                 cmocka_unit_test(test_spawn_fork_exit),
+                cmocka_unit_test(test_spawn_args_are_checked),
                 cmocka_unit_test(test_mmap_errors),
                 cmocka_unit_test(test_read_write_faults),
                 cmocka_unit_test(test_copy_on_write_and_stats),
