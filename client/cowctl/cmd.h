@@ -94,5 +94,6 @@ extern const struct cmd_entry cmd_mmap_entry, cmd_munmap_entry, cmd_mprotect_ent
 extern const struct cmd_entry cmd_stats_entry, cmd_pagemap_entry;
 extern const struct cmd_entry cmd_map_entry;
 extern const struct cmd_entry cmd_run_entry;
+extern const struct cmd_entry cmd_replay_entry;
 
 #endif /* COWCTL_CMD_H */
