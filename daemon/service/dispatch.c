@@ -68,6 +68,15 @@ static Cowd__V1__Code code_for_error(int err)
                 return COWD__V1__CODE__FAILED_PRECONDITION;
         case -EOPNOTSUPP:
                 return COWD__V1__CODE__UNIMPLEMENTED;
+        case -EIO:
+                /*
+                 * The swap file failed to read or write a page. The engine left
+                 * the page where it was, its data intact, so nothing is broken
+                 * (not INTERNAL) and the client did nothing wrong: the service
+                 * cannot do this now, and a retry may succeed once the
+                 * operator has looked at the disk. That is UNAVAILABLE.
+                 */
+                return COWD__V1__CODE__UNAVAILABLE;
         case -ENOMEM:
         case -ENOSPC:
         case -EAGAIN:
@@ -95,6 +104,20 @@ static Cowd__V1__FaultKind fault_kind_to_wire(enum cow_fault_kind kind)
 }
 
 /*
+ * The sentence for an engine error. A memory access (read, write, trace)
+ * allocates no address space, so its -ENOSPC and -EIO can only come from the
+ * swap file, and are said as such.
+ */
+static const char *engine_error_text(int err, bool access)
+{
+        if (access && err == -ENOSPC)
+                return "memory is full and the swap file has no space left on its device";
+        if (access && err == -EIO)
+                return "the swap file failed to read or write a page (its data is intact)";
+        return cow_engine_strerror(err);
+}
+
+/*
  * Sets the reply for an engine error from operation op on pid (0: no
  * process involved), counts limit rejections and, for -EFAULT, attaches the
  * fault. Returns err, so that handlers can "return reply_engine_error(...)".
@@ -103,6 +126,7 @@ static int reply_engine_error(cow_dispatcher *d, cow_reply *reply, int err, cons
                               cow_pid pid, const struct cow_fault *fault)
 {
         Cowd__V1__Code code = code_for_error(err);
+        bool access = strcmp(op, "read") == 0 || strcmp(op, "write") == 0;
 
         if (err == -EAGAIN)
                 d->counters->proc_limit_rejections++;
@@ -111,11 +135,12 @@ static int reply_engine_error(cow_dispatcher *d, cow_reply *reply, int err, cons
 
         if (err == -EFAULT && fault) {
                 cow_reply_set_status(reply, code, "%s pid %u: %s at 0x%llx", op, pid,
-                                     cow_engine_strerror(err), (unsigned long long)fault->addr);
+                                     engine_error_text(err, access),
+                                     (unsigned long long)fault->addr);
                 cow_reply_set_fault(reply, fault_kind_to_wire(fault->kind), fault->addr);
         } else if (pid) {
                 cow_reply_set_status(reply, code, "%s pid %u: %s", op, pid,
-                                     cow_engine_strerror(err));
+                                     engine_error_text(err, access));
         } else {
                 cow_reply_set_status(reply, code, "%s: %s", op, cow_engine_strerror(err));
         }
@@ -590,14 +615,15 @@ static int trace_fail(cow_dispatcher *d, cow_reply *reply, Cowd__V1__TraceResult
         status->code = code;
         if (err == -EFAULT && fault) {
                 snprintf(msg, COW_REPLY_MESSAGE_MAX, "trace pid %u access %u: %s at 0x%llx", pid,
-                         out->done, cow_engine_strerror(err), (unsigned long long)fault->addr);
+                         out->done, engine_error_text(err, true),
+                         (unsigned long long)fault->addr);
                 cowd__v1__fault__init(f);
                 f->kind = fault_kind_to_wire(fault->kind);
                 f->addr = fault->addr;
                 out->fault = f;
         } else {
                 snprintf(msg, COW_REPLY_MESSAGE_MAX, "trace pid %u access %u: %s", pid,
-                         out->done, cow_engine_strerror(err));
+                         out->done, engine_error_text(err, true));
         }
         status->message = msg;
         out->error = status;
