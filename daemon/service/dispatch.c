@@ -43,6 +43,12 @@ void cow_dispatcher_free(cow_dispatcher *d)
         free(d);
 }
 
+size_t cow_dispatcher_oom_victims(cow_dispatcher *d, cow_pid *out, size_t cap)
+{
+        int n = cow_engine_oom_victims(d->engine, out, cap);
+        return n > 0 ? (size_t)n : 0;
+}
+
 /* ---- errors ------------------------------------------------------------------ */
 
 /*

@@ -34,6 +34,12 @@ int cow_dispatcher_new(cow_engine *engine, const struct cow_service_limits *limi
 void cow_dispatcher_free(cow_dispatcher *d);
 
 /*
+ * The pids the engine's OOM killer ended since the last call, into
+ * out[0..cap-1], oldest first; returns how many. For the caller to log.
+ */
+size_t cow_dispatcher_oom_victims(cow_dispatcher *d, cow_pid *out, size_t cap);
+
+/*
  * Answers req on behalf of uid. Every outcome, failures included, is a reply
  * with a status; the call itself fails only with -ENOMEM when not even an
  * error reply could be made.

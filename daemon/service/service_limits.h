@@ -18,8 +18,12 @@ struct cow_config;
  * figure is under 40.
  */
 #define COW_SERVICE_LIMITS_REPLY_OVERHEAD 256u
-/* Largest encoding of one PageEntry or ProcInfo inside its result, rounded up. */
-#define COW_SERVICE_LIMITS_PAGE_ENTRY_BYTES 48u
+/*
+ * Largest encoding of one PageEntry or ProcInfo inside its result, rounded
+ * up. A PageEntry is at most 41 bytes before swap and 49 with `swapped` and a
+ * swap slot (below 2^31: a 5-byte varint).
+ */
+#define COW_SERVICE_LIMITS_PAGE_ENTRY_BYTES 56u
 #define COW_SERVICE_LIMITS_PROC_INFO_BYTES 72u
 /* Processes in one ListProcs reply, whatever the frame size allows. */
 #define COW_SERVICE_LIMITS_LIST_PROCS_MAX 4096u
