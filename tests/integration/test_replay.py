@@ -176,7 +176,11 @@ class Replay(unittest.TestCase):
 
     def compare(self, *args):
         svg = os.path.join(self.tmp.name, "belady.svg")
-        out = self.run_ctl("replay", BELADY, "--compare", *args, "--svg", svg)
+        # The trace stores: evicted pages hold data and go to swap.
+        with cowdtest.Daemon("--memory", "1M", "--swap-size", "1M") as d:
+            out = subprocess.run([cowctl_binary(), "-s", d.socket_path, "replay", BELADY,
+                                  "--compare", *args, "--svg", svg],
+                                 capture_output=True, text=True, timeout=120)
         if out.returncode != 0 and "need per-process limits" in out.stderr:
             self.skipTest("this daemon's engine has no per-process limits yet")
         self.assertEqual(out.returncode, 0, out.stderr)
