@@ -102,5 +102,6 @@ extern const struct cmd_entry cmd_stats_entry, cmd_pagemap_entry, cmd_checkpoint
 extern const struct cmd_entry cmd_map_entry;
 extern const struct cmd_entry cmd_run_entry;
 extern const struct cmd_entry cmd_bench_entry;
+extern const struct cmd_entry cmd_replay_entry;
 
 #endif /* COWCTL_CMD_H */

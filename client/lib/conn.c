@@ -203,6 +203,11 @@ const char *cowc_conn_token(const cowc_conn *c)
         return c->token;
 }
 
+uint32_t cowc_conn_max_frame(const cowc_conn *c)
+{
+        return c->max_frame;
+}
+
 void cowc_conn_set_max_frame(cowc_conn *c, uint32_t max)
 {
         if (max)

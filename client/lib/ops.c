@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conn-internal.h"
@@ -88,6 +89,28 @@ int cowc_spawn(cowc_conn *c, const char *name, uint32_t *ret_pid, struct cowc_er
         Cowd__V1__Response *resp = NULL;
 
         m.name = (char *)(name ? name : "");
+        req.op_case = COWD__V1__REQUEST__OP_SPAWN;
+        req.spawn = &m;
+        int r = call_expect(c, &req, COWD__V1__RESPONSE__RESULT_SPAWN, &resp, err);
+        if (r != 0)
+                return r;
+        *ret_pid = resp->spawn->pid;
+        cowc_response_free(resp);
+        return 0;
+}
+
+int cowc_spawn_args(cowc_conn *c, const struct cowc_spawn_args *args, uint32_t *ret_pid,
+                    struct cowc_error *err)
+{
+        Cowd__V1__SpawnRequest m = COWD__V1__SPAWN_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+        Cowd__V1__Response *resp = NULL;
+
+        m.name = (char *)(args->name ? args->name : "");
+        m.max_resident_pages = args->max_resident;
+        m.tlb_entries = args->tlb_entries;
+        m.tlb_ways = args->tlb_ways;
+        m.policy = (Cowd__V1__Policy)args->policy;
         req.op_case = COWD__V1__REQUEST__OP_SPAWN;
         req.spawn = &m;
         int r = call_expect(c, &req, COWD__V1__RESPONSE__RESULT_SPAWN, &resp, err);
@@ -304,4 +327,82 @@ int cowc_checkpoint(cowc_conn *c, Cowd__V1__Response **ret, struct cowc_error *e
         req.op_case = COWD__V1__REQUEST__OP_CHECKPOINT;
         req.checkpoint = &m;
         return call_expect(c, &req, COWD__V1__RESPONSE__RESULT_CHECKPOINT, ret, err);
+}
+
+/* Wire bytes per trace access (fixed64 + fixed32 + a one-byte kind) and the rest of a request. */
+#define TRACE_ACCESS_BYTES 13u
+#define TRACE_REQUEST_OVERHEAD 64u
+
+size_t cowc_trace_batch_max(const cowc_conn *c)
+{
+        uint32_t frame = cowc_conn_max_frame(c);
+        size_t fit = frame > TRACE_REQUEST_OVERHEAD
+                             ? (frame - TRACE_REQUEST_OVERHEAD) / TRACE_ACCESS_BYTES
+                             : 0;
+
+        return fit < COWC_TRACE_MAX ? fit : COWC_TRACE_MAX;
+}
+
+int cowc_trace(cowc_conn *c, uint32_t pid, const struct cowc_trace_access *acc, size_t n,
+               size_t *ret_done, struct cowc_error *err)
+{
+        Cowd__V1__TraceRequest m = COWD__V1__TRACE_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+        Cowd__V1__Response *resp = NULL;
+        uint64_t *addrs;
+        uint32_t *sizes;
+        Cowd__V1__TraceKind *kinds;
+        int r;
+
+        if (n > cowc_trace_batch_max(c))
+                return -E2BIG;
+        /* One block for the three parallel arrays (at least one byte for n = 0). */
+        addrs = malloc(n * (sizeof(*addrs) + sizeof(*sizes) + sizeof(*kinds)) + 1);
+        if (!addrs)
+                return -ENOMEM;
+        sizes = (uint32_t *)(addrs + n);
+        kinds = (Cowd__V1__TraceKind *)(sizes + n);
+        for (size_t i = 0; i < n; i++) {
+                addrs[i] = acc[i].addr;
+                sizes[i] = acc[i].size;
+                kinds[i] = (Cowd__V1__TraceKind)acc[i].kind;
+        }
+        m.pid = pid;
+        m.n_addrs = m.n_sizes = m.n_kinds = n;
+        m.addrs = addrs;
+        m.sizes = sizes;
+        m.kinds = kinds;
+        req.op_case = COWD__V1__REQUEST__OP_TRACE;
+        req.trace = &m;
+        r = call_expect(c, &req, COWD__V1__RESPONSE__RESULT_TRACE, &resp, err);
+        free(addrs);
+        if (r > 0)
+                *ret_done = 0;
+        if (r != 0)
+                return r;
+
+        const Cowd__V1__TraceResult *t = resp->trace;
+        if (t->done > n || (t->done < n && (!t->error || t->error->code == 0)) ||
+            (t->done == n && t->error)) {
+                cowc_response_free(resp);
+                return -EPROTO;
+        }
+        *ret_done = t->done;
+        r = 0;
+        if (t->error) {
+                r = (int)t->error->code;
+                if (err) {
+                        memset(err, 0, sizeof(*err));
+                        err->code = r;
+                        if (t->fault && t->fault->kind != COWD__V1__FAULT_KIND__FAULT_NONE) {
+                                err->fault = (int)t->fault->kind;
+                                err->fault_addr = t->fault->addr;
+                        }
+                        if (t->error->message)
+                                snprintf(err->message, sizeof(err->message), "%s",
+                                         t->error->message);
+                }
+        }
+        cowc_response_free(resp);
+        return r;
 }

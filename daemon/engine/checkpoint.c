@@ -23,6 +23,20 @@
  *            (UINT32_MAX: none), u64 pgoff)
  *   u32 CRC-32 (IEEE) of every byte before it
  *
+ * Version 2 adds swap (version 1 files still load):
+ *   after the counters: 6 x u64 (swap ins, outs, evictions, swap-cache hits,
+ *       OOM kills, swap errors), u64 frame tick, u32 clock hand,
+ *       u32 OOM victims x u32 pid
+ *   per frame: u64 loaded u64 used after owner (next is the swap-cache link
+ *       of a frame in use: slot + 1; owner is written as 0)
+ *   after the frames: u32 slots-in-use hwm u32 free_head u32 used,
+ *       per slot 0..hwm-1: u32 count u32 link, then the contents of every
+ *       slot with count > 0, read through the backend at save time
+ *   leaf entries may be swap entries
+ *   per process, after the name: u32 TLB entries u32 ways, and after the
+ *       fault counters: u64 major first_touch max_resident clock_hand u8 policy
+ *
+ * The reverse map and node bases follow from the page tables and are rebuilt.
  * Node counters (pages, zeros, nodes) are recomputed rather than stored. A
  * loaded state must pass cow_engine_verify() before it is accepted, so a
  * checkpoint that checksums right but lies (say, about a reference count) is
@@ -37,7 +51,7 @@
 #include "memobj.h"
 
 #define CKPT_MAGIC "COWDCKPT"
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u
 #define NO_OBJECT UINT32_MAX
 /*
  * While reading, counts are held only to these bounds, which no engine comes
@@ -146,6 +160,12 @@ static void write_counters(struct writer *w, const struct engine_counters *c)
         w_u64(w, c->procs_created);
         w_u64(w, c->tlb_hits_exited);
         w_u64(w, c->tlb_misses_exited);
+        w_u64(w, c->swap_ins);
+        w_u64(w, c->swap_outs);
+        w_u64(w, c->evictions);
+        w_u64(w, c->swap_cache_hits);
+        w_u64(w, c->oom_kills);
+        w_u64(w, c->swap_errors);
 }
 
 static void write_frames(struct writer *w, const struct frames *f)
@@ -159,11 +179,45 @@ static void write_frames(struct writer *w, const struct frames *f)
                 w_u16(w, fr->flags);
                 w_u16(w, fr->aux);
                 w_u32(w, fr->next);
-                w_u32(w, fr->owner);
+                w_u32(w, 0); /* the reverse map is rebuilt on load */
+                w_u64(w, fr->loaded);
+                w_u64(w, fr->used);
         }
         for (uint32_t pfn = 1; pfn <= f->hwm; pfn++)
                 if (f->meta[pfn].refs != 0)
                         w_bytes(w, frames_data(f, pfn), f->page_size);
+}
+
+/* Slots and their contents, read through the backend. 0 or its error. */
+static int write_swap(struct writer *w, struct cow_engine *e)
+{
+        const struct swap *sw = &e->swap;
+        w_u32(w, sw->hwm);
+        w_u32(w, sw->free_head);
+        w_u32(w, sw->used);
+        for (uint32_t s = 0; s < sw->hwm; s++) {
+                w_u32(w, sw->s[s].count);
+                w_u32(w, sw->s[s].link);
+        }
+        if (sw->used == 0)
+                return 0;
+        if (!sw->ops)
+                return -EIO; /* pages in swap and no way to read them */
+        uint8_t *page = malloc(e->frames.page_size);
+        if (!page)
+                return -ENOMEM;
+        int r = 0;
+        for (uint32_t s = 0; s < sw->hwm && r == 0; s++) {
+                if (sw->s[s].count == 0)
+                        continue;
+                r = sw->ops->read(sw->ctx, s, page, e->frames.page_size);
+                if (r < 0)
+                        e->counters.swap_errors++;
+                else
+                        w_bytes(w, page, e->frames.page_size);
+        }
+        free(page);
+        return r;
 }
 
 /*
@@ -223,12 +277,19 @@ static void write_proc(struct writer *w, const struct cow_proc *p)
         w_u32(w, p->ppid);
         w_u32(w, p->owner);
         w_bytes(w, p->name, sizeof(p->name));
+        w_u32(w, p->tlb.entries);
+        w_u32(w, p->tlb.ways == p->tlb.entries ? 0 : p->tlb.ways);
         w_u32(w, p->root->save_id);
         w_u64(w, p->faults.zero_map);
         w_u64(w, p->faults.zero_fill);
         w_u64(w, p->faults.cow_copy);
         w_u64(w, p->faults.cow_reuse);
         w_u64(w, p->faults.segv);
+        w_u64(w, p->faults.major);
+        w_u64(w, p->faults.first_touch);
+        w_u64(w, p->max_resident);
+        w_u64(w, p->clock_hand);
+        w_u8(w, p->policy);
         w_u64(w, p->tlb.hits);
         w_u64(w, p->tlb.misses);
         w_u64(w, p->tlb.clock);
@@ -276,7 +337,15 @@ int cow_engine_save(cow_engine *e, cow_sink_fn sink, void *ctx)
         w_u32(w, header_crc);
         w_u32(w, e->last_pid);
         write_counters(w, &e->counters);
+        w_u64(w, e->frames.tick);
+        w_u32(w, e->clock_hand);
+        w_u32(w, e->oom.n);
+        for (uint32_t i = 0; i < e->oom.n; i++)
+                w_u32(w, e->oom.pid[i]);
         write_frames(w, &e->frames);
+        r = write_swap(w, e);
+        if (r < 0)
+                goto out;
         r = write_objects(w, e);
         if (r < 0)
                 goto out;
@@ -315,6 +384,11 @@ struct reader {
         uint32_t crc;
         int err;          /* first error; later reads do nothing */
         const char *why;  /* for people */
+        uint32_t version;
+        uint32_t swap_hwm;      /* slots the checkpoint uses */
+        const char *misfit;     /* reported once the checksum vouches for the file */
+        const struct cow_swap_ops *ops; /* where swapped pages are written back */
+        void *swap_ctx;
 };
 
 static void r_fail(struct reader *rd, int err, const char *why)
@@ -378,9 +452,17 @@ static void read_counters(struct reader *rd, struct engine_counters *c)
         c->procs_created = r_u64(rd);
         c->tlb_hits_exited = r_u64(rd);
         c->tlb_misses_exited = r_u64(rd);
+        if (rd->version < 2)
+                return;
+        c->swap_ins = r_u64(rd);
+        c->swap_outs = r_u64(rd);
+        c->evictions = r_u64(rd);
+        c->swap_cache_hits = r_u64(rd);
+        c->oom_kills = r_u64(rd);
+        c->swap_errors = r_u64(rd);
 }
 
-static void read_frames(struct reader *rd, struct frames *f)
+static void read_frames(struct reader *rd, struct frames *f, uint32_t nslots)
 {
         uint32_t hwm = r_u32(rd), used = r_u32(rd), free_head = r_u32(rd);
         if (hwm > f->nframes || used > hwm || free_head > hwm) {
@@ -396,13 +478,81 @@ static void read_frames(struct reader *rd, struct frames *f)
                 fr->flags = r_u16(rd);
                 fr->aux = r_u16(rd);
                 fr->next = r_u32(rd);
-                fr->owner = r_u32(rd);
-                if (fr->next > hwm)
+                (void)r_u32(rd); /* the reverse map is rebuilt from the page tables */
+                fr->owner = 0;
+                if (rd->version >= 2) {
+                        fr->loaded = r_u64(rd);
+                        fr->used = r_u64(rd);
+                }
+                /* A frame in use may name a swap slot; verify checks it against the slot. */
+                if ((fr->refs == 0 && fr->next > hwm) ||
+                    (fr->refs != 0 && fr->next > (rd->version >= 2 ? nslots : 0)))
                         r_fail(rd, -EBADMSG, "checkpoint free list points outside memory");
         }
         for (uint32_t pfn = 1; pfn <= hwm && rd->err == 0; pfn++)
                 if (f->meta[pfn].refs != 0)
                         r_bytes(rd, frames_data(f, pfn), f->page_size);
+}
+
+/*
+ * The slot table, and the contents of slots in use written back through the
+ * backend the caller supplied. Checked in full by cow_engine_verify().
+ */
+static void read_swap(struct reader *rd, struct cow_engine *e)
+{
+        struct swap *sw = &e->swap;
+        uint32_t hwm = r_u32(rd), free_head = r_u32(rd), used = r_u32(rd);
+        if (rd->err)
+                return;
+        if (free_head > hwm || used > hwm || hwm >= UINT32_C(1) << 31) {
+                r_fail(rd, -EBADMSG, "checkpoint swap counts are out of range");
+                return;
+        }
+        /* More slots than configured is a misfit, told once the checksum vouches
+         * for the count: until then the slots are read past. */
+        bool fits = hwm <= sw->nslots;
+        if (!fits)
+                rd->misfit = "checkpoint uses more swap slots than swap_slots allows";
+        else if (used != 0 && !rd->ops)
+                rd->misfit = "checkpoint has pages in swap: it needs a swap backend";
+        rd->swap_hwm = hwm;
+        if (fits) {
+                sw->hwm = hwm;
+                sw->free_head = free_head;
+                sw->used = used;
+        }
+        uint32_t counted = 0;
+        for (uint32_t s = 0; s < hwm && rd->err == 0; s++) {
+                uint32_t count = r_u32(rd), link = r_u32(rd);
+                counted += count != 0;
+                if ((count != 0 && link > e->frames.hwm) || (count == 0 && link > hwm))
+                        r_fail(rd, -EBADMSG, "checkpoint swap slot is malformed");
+                if (fits)
+                        sw->s[s] = (struct swap_slot){ .count = count, .link = link };
+        }
+        if (rd->err == 0 && counted != used)
+                r_fail(rd, -EBADMSG, "checkpoint swap use does not match its slots");
+        if (rd->err || used == 0)
+                return;
+        uint8_t *page = malloc(e->frames.page_size);
+        if (!page) {
+                r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
+                return;
+        }
+        /* Without the table (a misfit), the used slots' contents follow all the same. */
+        for (uint32_t s = 0, k = 0; fits ? s < hwm : k < used; s++) {
+                if (rd->err)
+                        break;
+                if (fits && sw->s[s].count == 0)
+                        continue;
+                k++;
+                r_bytes(rd, page, e->frames.page_size);
+                int r = rd->err || rd->misfit ? 0 :
+                        rd->ops->write(rd->swap_ctx, s, page, e->frames.page_size);
+                if (r < 0)
+                        r_fail(rd, r, "writing a swapped page back failed");
+        }
+        free(page);
 }
 
 static void read_objects(struct reader *rd, struct cow_engine *e, struct load_state *ls)
@@ -486,7 +636,11 @@ static void read_nodes(struct reader *rd, struct cow_engine *e, struct load_stat
                                 r_fail(rd, -EBADMSG, "checkpoint entry index is out of range"
                                                      " or repeated");
                         } else if (level == 0) {
-                                if (pte_pfn(value) > e->frames.hwm)
+                                bool swap_ok = pte_is_swap(value) && rd->version >= 2 &&
+                                               pte_swap_slot(value) < rd->swap_hwm &&
+                                               (value & ~pte_swap_make(UINT32_MAX)) == 0;
+                                if (!swap_ok && (pte_pfn(value) > e->frames.hwm ||
+                                                 !(value & PTE_PRESENT)))
                                         r_fail(rd, -EBADMSG, "checkpoint entry maps no frame");
                                 node->pte[i] = value;
                         } else {
@@ -516,6 +670,25 @@ static void read_proc(struct reader *rd, struct cow_engine *e, struct load_state
         p->owner = r_u32(rd);
         r_bytes(rd, p->name, sizeof(p->name));
         p->name[COW_NAME_MAX] = '\0';
+        if (rd->version >= 2) {
+                uint32_t entries = r_u32(rd), ways = r_u32(rd);
+                if (rd->err)
+                        return;
+                if (entries == 0 || entries > 1u << 20 || (ways != 0 &&
+                    (ways > entries || entries % ways != 0))) {
+                        r_fail(rd, -EBADMSG, "checkpoint process has a bad TLB shape");
+                        return;
+                }
+                if (entries != p->tlb.entries || (ways ? ways : entries) != p->tlb.ways) {
+                        struct tlb t;
+                        if (tlb_init(&t, entries, ways) < 0) {
+                                r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
+                                return;
+                        }
+                        tlb_fini(&p->tlb);
+                        p->tlb = t;
+                }
+        }
         uint32_t root = r_u32(rd);
         if (root >= ls->nnodes || !ls->nodes[root] || ls->nodes[root]->level != e->pt.levels - 1) {
                 r_fail(rd, -EBADMSG, "checkpoint process has a bad page-table root");
@@ -527,6 +700,16 @@ static void read_proc(struct reader *rd, struct cow_engine *e, struct load_state
         p->faults.cow_copy = r_u64(rd);
         p->faults.cow_reuse = r_u64(rd);
         p->faults.segv = r_u64(rd);
+        p->policy = e->cfg.policy;
+        if (rd->version >= 2) {
+                p->faults.major = r_u64(rd);
+                p->faults.first_touch = r_u64(rd);
+                p->max_resident = r_u64(rd);
+                p->clock_hand = r_u64(rd);
+                p->policy = (enum cow_policy)r_u8(rd);
+                if (!cow_policy_name(p->policy))
+                        r_fail(rd, -EBADMSG, "checkpoint process has an unknown policy");
+        }
         p->tlb.hits = r_u64(rd);
         p->tlb.misses = r_u64(rd);
         p->tlb.clock = r_u64(rd);
@@ -650,10 +833,42 @@ static void load_discard(struct cow_engine *e, struct load_state *ls)
         cow_engine_free(e);
 }
 
+static void rmap_leaf(void *arg, const struct pt_node *leaf)
+{
+        struct cow_engine *e = arg;
+        /* pt_scan() hands leaves out read-only; the map keeps them to change later. */
+        struct pt_node *l = (struct pt_node *)leaf;
+        for (unsigned i = 0; i < PT_FANOUT && leaf->used != 0; i++)
+                if (pte_has_frame(leaf->pte[i]))
+                        rmap_add(&e->rmap, &e->frames, pte_pfn(leaf->pte[i]), l, i);
+}
+
+/* Node bases and the reverse map follow from the page tables: rebuilt, not stored. */
+static int rebuild_rmap(struct cow_engine *e)
+{
+        struct pt_node **roots = malloc((e->procs.n + 1) * sizeof(*roots));
+        if (!roots)
+                return -ENOMEM;
+        for (uint32_t i = 0; i < e->procs.n; i++) {
+                roots[i] = e->procs.v[i]->root;
+                pt_set_bases(&e->pt, roots[i]);
+        }
+        int r = pt_scan(&e->pt, roots, e->procs.n, NULL, rmap_leaf, e);
+        free(roots);
+        return r;
+}
+
 int cow_engine_load(const struct cow_engine_config *cfg, cow_source_fn source, void *ctx,
                     cow_engine **ret, const char **ret_why)
 {
-        struct reader rd = { .source = source, .ctx = ctx };
+        return cow_engine_load_swap(cfg, source, ctx, NULL, NULL, ret, ret_why);
+}
+
+int cow_engine_load_swap(const struct cow_engine_config *cfg, cow_source_fn source, void *ctx,
+                         const struct cow_swap_ops *ops, void *swap_ctx, cow_engine **ret,
+                         const char **ret_why)
+{
+        struct reader rd = { .source = source, .ctx = ctx, .ops = ops, .swap_ctx = swap_ctx };
         struct load_state ls = { 0 };
         struct cow_engine *e = NULL;
         char magic[8];
@@ -665,7 +880,8 @@ int cow_engine_load(const struct cow_engine_config *cfg, cow_source_fn source, v
         uint32_t version_crc = rd.crc;
         if (r_u32(&rd) != version_crc && rd.err == 0)
                 r_fail(&rd, -EBADMSG, "checkpoint header is damaged (checksum mismatch)");
-        if (rd.err == 0 && version != CKPT_VERSION)
+        rd.version = version;
+        if (rd.err == 0 && (version < 1 || version > CKPT_VERSION))
                 r_fail(&rd, -EPROTONOSUPPORT, "checkpoint format version is not supported");
         uint32_t page_size = r_u32(&rd);
         uint64_t mem_bytes = r_u64(&rd);
@@ -685,7 +901,18 @@ int cow_engine_load(const struct cow_engine_config *cfg, cow_source_fn source, v
         if (rd.err == 0) {
                 e->last_pid = r_u32(&rd);
                 read_counters(&rd, &e->counters);
-                read_frames(&rd, &e->frames);
+                if (version >= 2) {
+                        e->frames.tick = r_u64(&rd);
+                        e->clock_hand = r_u32(&rd);
+                        uint32_t n = r_u32(&rd);
+                        if (n > OOM_VICTIMS_MAX)
+                                r_fail(&rd, -EBADMSG, "checkpoint OOM log is too long");
+                        for (uint32_t i = 0; i < n && rd.err == 0; i++)
+                                e->oom.pid[e->oom.n++] = r_u32(&rd);
+                }
+                read_frames(&rd, &e->frames, e->swap.nslots);
+                if (version >= 2)
+                        read_swap(&rd, e);
                 read_objects(&rd, e, &ls);
                 read_nodes(&rd, e, &ls);
                 read_procs(&rd, e, &ls);
@@ -701,8 +928,14 @@ int cow_engine_load(const struct cow_engine_config *cfg, cow_source_fn source, v
                 if (r != -ENODATA)
                         r_fail(&rd, r < 0 ? r : -EBADMSG, "checkpoint has bytes after its end");
         }
+        if (rd.err == 0 && rd.misfit)
+                r_fail(&rd, -EINVAL, rd.misfit);
         if (rd.err == 0)
                 check_fits(&rd, e);
+        if (rd.err == 0 && rebuild_rmap(e) < 0)
+                r_fail(&rd, -ENOMEM, "out of memory loading the checkpoint");
+        if (rd.err == 0 && ops)
+                cow_engine_set_swap(e, ops, swap_ctx);
         if (rd.err == 0 && cow_engine_verify(e, NULL, 0) != 0)
                 r_fail(&rd, -EBADMSG, "checkpoint contents break the engine's invariants");
 

@@ -12,6 +12,8 @@
 #include "frames.h"
 #include "pagetable.h"
 #include "process.h"
+#include "rmap.h"
+#include "swap.h"
 
 struct engine_counters {
         uint64_t cow_copies;
@@ -22,6 +24,20 @@ struct engine_counters {
         uint64_t procs_created;
         uint64_t tlb_hits_exited;   /* TLB counters of processes that exited */
         uint64_t tlb_misses_exited;
+        uint64_t swap_ins;
+        uint64_t swap_outs;
+        uint64_t evictions;
+        uint64_t swap_cache_hits;
+        uint64_t oom_kills;
+        uint64_t swap_errors;
+};
+
+/* Pids the OOM killer ended, not yet drained by cow_engine_oom_victims(). */
+#define OOM_VICTIMS_MAX 64u
+
+struct oom_log {
+        cow_pid pid[OOM_VICTIMS_MAX];
+        uint32_t n;
 };
 
 /* Who maps each frame: derived on demand by a scan of every page table. */
@@ -44,6 +60,10 @@ struct cow_engine {
         uint64_t generation; /* bumped by every change to any page table */
         struct engine_counters counters;
         struct sharing sharing;
+        struct rmap rmap;
+        struct swap swap;
+        uint32_t clock_hand; /* global clock: the next frame it looks at */
+        struct oom_log oom;
 };
 
 static inline uint64_t engine_vpn(const struct cow_engine *e, uint64_t addr)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine-impl.h"
+#include "evict.h"
 #include "fault.h"
 #include "memobj.h"
 
@@ -58,7 +59,36 @@ void cow_engine_config_init(struct cow_engine_config *cfg)
                 .max_procs = 4096,
                 .max_maps_per_proc = 65530,
                 .max_pt_bytes = UINT64_C(1) << 30,
+                .swap_slots = 0,
+                .policy = COW_POLICY_CLOCK,
+                .seed = 1,
+                .oom_kill = false,
         };
+}
+
+const char *cow_policy_name(enum cow_policy p)
+{
+        switch (p) {
+        case COW_POLICY_CLOCK:
+                return "clock";
+        case COW_POLICY_FIFO:
+                return "fifo";
+        case COW_POLICY_LRU:
+                return "lru";
+        }
+        return NULL;
+}
+
+int cow_policy_parse(const char *name, enum cow_policy *ret)
+{
+        static const enum cow_policy all[] = { COW_POLICY_CLOCK, COW_POLICY_FIFO, COW_POLICY_LRU };
+        for (size_t i = 0; name && i < sizeof(all) / sizeof(all[0]); i++) {
+                if (strcmp(name, cow_policy_name(all[i])) == 0) {
+                        *ret = all[i];
+                        return 0;
+                }
+        }
+        return -EINVAL;
 }
 
 int cow_engine_config_check(const struct cow_engine_config *cfg, const char **ret_why)
@@ -81,6 +111,10 @@ int cow_engine_config_check(const struct cow_engine_config *cfg, const char **re
                 why = "max_maps_per_proc must be at least 1";
         else if (cfg->max_pt_bytes < 16 * pt_node_bytes())
                 why = "max_pt_bytes is too small for any process";
+        else if (cfg->swap_slots >= (UINT64_C(1) << 31))
+                why = "swap_slots must be below 2^31";
+        else if (!cow_policy_name(cfg->policy))
+                why = "policy must be clock, fifo or lru";
 
         if (why) {
                 if (ret_why)
@@ -107,7 +141,13 @@ int cow_engine_new(const struct cow_engine_config *cfg, cow_engine **ret)
         }
         unsigned vpn_bits = VA_BITS - e->frames.page_shift;
         unsigned levels = (vpn_bits + PT_BITS - 1) / PT_BITS;
-        pt_ctx_init(&e->pt, &e->frames, levels, UINT64_C(1) << vpn_bits,
+        r = swap_init(&e->swap, (uint32_t)cfg->swap_slots, &e->frames);
+        if (r < 0) {
+                frames_fini(&e->frames);
+                free(e);
+                return r;
+        }
+        pt_ctx_init(&e->pt, &e->frames, &e->rmap, &e->swap, levels, UINT64_C(1) << vpn_bits,
                     cfg->max_pt_bytes / pt_node_bytes());
         e->va_limit = UINT64_C(1) << VA_BITS;
         e->mmap_base = MMAP_MIN_ADDR > cfg->page_size ? MMAP_MIN_ADDR : cfg->page_size;
@@ -135,6 +175,8 @@ void cow_engine_free(cow_engine *e)
                 proc_free(e, e->procs.v[i]);
         proc_table_fini(&e->procs);
         sharing_fini(&e->sharing);
+        swap_fini(&e->swap);
+        rmap_fini(&e->rmap);
         frames_fini(&e->frames);
         free(e);
 }
@@ -147,7 +189,8 @@ uint32_t cow_engine_page_size(const cow_engine *e)
 /* ---- processes -------------------------------------------------------- */
 
 /* A process shell with its TLB and an empty mapping set; no page table yet. */
-static int proc_alloc(struct cow_engine *e, struct cow_proc **ret)
+static int proc_alloc(struct cow_engine *e, uint32_t tlb_entries, uint32_t tlb_ways,
+                      struct cow_proc **ret)
 {
         if (e->procs.n >= e->cfg.max_procs || e->last_pid == UINT32_MAX)
                 return -EAGAIN;
@@ -155,7 +198,8 @@ static int proc_alloc(struct cow_engine *e, struct cow_proc **ret)
         if (!p)
                 return -ENOMEM;
         p->vmas.page_shift = e->frames.page_shift;
-        int r = tlb_init(&p->tlb, e->cfg.tlb_entries, e->cfg.tlb_ways);
+        p->policy = e->cfg.policy;
+        int r = tlb_init(&p->tlb, tlb_entries, tlb_ways);
         if (r < 0) {
                 free(p);
                 return r;
@@ -180,13 +224,28 @@ static int proc_publish(struct cow_engine *e, struct cow_proc *p, cow_pid *ret_p
 
 int cow_engine_spawn(cow_engine *e, const char *name, uint32_t owner, cow_pid *ret_pid)
 {
+        struct cow_spawn_args args = {
+                .name = name, .owner = owner, .policy = e->cfg.policy,
+        };
+        return cow_engine_spawn_args(e, &args, ret_pid);
+}
+
+int cow_engine_spawn_args(cow_engine *e, const struct cow_spawn_args *args, cow_pid *ret_pid)
+{
+        uint32_t entries = args->tlb_entries ? args->tlb_entries : e->cfg.tlb_entries;
+        uint32_t ways = args->tlb_entries ? args->tlb_ways : e->cfg.tlb_ways;
+        if (!cow_policy_name(args->policy) || entries > 1u << 20 ||
+            (ways != 0 && (ways > entries || entries % ways != 0)))
+                return -EINVAL;
         struct cow_proc *p = NULL;
-        int r = proc_alloc(e, &p);
+        int r = proc_alloc(e, entries, ways, &p);
         if (r < 0)
                 return r;
-        p->owner = owner;
-        if (name)
-                strncpy(p->name, name, COW_NAME_MAX);
+        p->owner = args->owner;
+        p->max_resident = args->max_resident;
+        p->policy = args->policy;
+        if (args->name)
+                strncpy(p->name, args->name, COW_NAME_MAX);
         p->root = pt_root_new(&e->pt);
         if (!p->root) {
                 r = -ENOBUFS;
@@ -206,10 +265,13 @@ int cow_engine_fork(cow_engine *e, cow_pid pid, cow_pid *ret_child)
         struct cow_proc *parent = proc_table_find(&e->procs, pid), *child = NULL;
         if (!parent)
                 return -ESRCH;
-        int r = proc_alloc(e, &child);
+        int r = proc_alloc(e, parent->tlb.entries, parent->tlb.ways == parent->tlb.entries ? 0 :
+                                                   parent->tlb.ways, &child);
         if (r < 0)
                 return r;
         child->ppid = parent->pid;
+        child->max_resident = parent->max_resident;
+        child->policy = parent->policy;
         child->owner = parent->owner;
         memcpy(child->name, parent->name, sizeof(child->name));
         r = vma_set_copy(&child->vmas, &parent->vmas);
@@ -248,7 +310,8 @@ int cow_engine_proc_info(const cow_engine *e, cow_pid pid, struct cow_proc_info 
         if (!p)
                 return -ESRCH;
         *ret = (struct cow_proc_info){
-                .pid = p->pid, .ppid = p->ppid, .owner = p->owner, .rss_pages = p->root->pages
+                .pid = p->pid, .ppid = p->ppid, .owner = p->owner,
+                .rss_pages = p->root->pages - proc_swapped(e, p),
         };
         memcpy(ret->name, p->name, sizeof(ret->name));
         return 0;
@@ -475,4 +538,22 @@ int cow_engine_write(cow_engine *e, cow_pid pid, uint64_t addr, const void *buf,
                 return -ESRCH;
         /* fault_access() only reads from buf when writing. */
         return fault_access(e, p, addr, (uint8_t *)(uintptr_t)buf, len, true, ret_fault);
+}
+
+/* ---- swap ------------------------------------------------------------ */
+
+void cow_engine_set_swap(cow_engine *e, const struct cow_swap_ops *ops, void *ctx)
+{
+        /* Without slots there is nowhere to write: the backend is not used. */
+        e->swap.ops = e->swap.nslots ? ops : NULL;
+        e->swap.ctx = ctx;
+}
+
+int cow_engine_oom_victims(cow_engine *e, cow_pid *out, size_t cap)
+{
+        size_t n = e->oom.n < cap ? e->oom.n : cap;
+        memcpy(out, e->oom.pid, n * sizeof(*out));
+        memmove(e->oom.pid, e->oom.pid + n, (e->oom.n - n) * sizeof(*out));
+        e->oom.n -= (uint32_t)n;
+        return (int)n;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine-impl.h"
+#include "evict.h"
 #include "memobj.h"
 
 bool engine_write_ok(const struct vma *v, uint64_t pte, unsigned path_state)
@@ -24,8 +25,10 @@ static uint64_t vma_pgoff(const struct cow_engine *e, const struct vma *v, uint6
 
 /* What an access to one page would take. */
 struct page_needs {
-        unsigned frames;  /* frames it would allocate: 0 or 1 */
+        unsigned frames;  /* frames it would allocate: 0, 1, or 2 (read from swap, then copy) */
         bool prepare;     /* it changes the page table, so its path must be prepared */
+        bool swapin;      /* its page is in swap */
+        bool fills;       /* a non-present entry becomes present */
 };
 
 /* Works out what accessing vpn would take. Changes nothing. */
@@ -41,12 +44,25 @@ static struct page_needs page_needs(const struct cow_engine *e, const struct cow
         bool present = (pte & PTE_PRESENT) != 0;
         if (present && (!write || engine_write_ok(v, pte, state)))
                 return (struct page_needs){ 0 }; /* a TLB fill, nothing more */
+        if (pte_is_swap(pte)) {
+                /* Swapped in where the entry is, shared leaf or not; a write then
+                 * reuses the frame or copies it as for any present page. */
+                uint32_t cached = swap_cached(&e->swap, pte_swap_slot(pte));
+                struct page_needs n = { .frames = cached == 0, .swapin = true, .fills = true };
+                if (write) {
+                        uint32_t refs = cached ? e->frames.meta[cached].refs + 1 : 1;
+                        n.frames += (state & PT_PATH_SHARED) || refs != 1;
+                        n.prepare = true;
+                }
+                return n;
+        }
         if (v->shared)
                 return (struct page_needs){
-                        .frames = memobj_lookup(v->obj, vma_pgoff(e, v, vpn)) == 0, .prepare = true
+                        .frames = memobj_lookup(v->obj, vma_pgoff(e, v, vpn)) == 0,
+                        .prepare = true, .fills = !present,
                 };
         if (!write || !present || pte_pfn(pte) == FRAME_ZERO)
-                return (struct page_needs){ .frames = write, .prepare = true };
+                return (struct page_needs){ .frames = write, .prepare = true, .fills = !present };
         /* Unsharing a shared node would add a reference to the frame: a copy. */
         const struct frame *fr = &e->frames.meta[pte_pfn(pte)];
         bool reuse = !(state & PT_PATH_SHARED) && (fr->flags & FRAME_ANON) && fr->refs == 1;
@@ -69,9 +85,9 @@ static void record_segv(struct cow_engine *e, struct cow_proc *p, enum cow_fault
  */
 static int access_check(struct cow_engine *e, struct cow_proc *p, uint64_t addr, uint64_t end,
                         bool write, uint64_t *ret_frames, uint64_t *ret_nodes,
-                        struct cow_fault *ret_fault)
+                        uint64_t *ret_swapins, struct cow_fault *ret_fault)
 {
-        uint64_t mask = e->frames.page_size - 1, frames = 0, nodes = 0;
+        uint64_t mask = e->frames.page_size - 1, frames = 0, nodes = 0, swapins = 0;
         uint64_t last_leaf = UINT64_MAX; /* pages under one leaf share their path */
         unsigned want = write ? COW_PROT_WRITE : COW_PROT_READ;
         const struct vma *v = NULL;
@@ -91,6 +107,7 @@ static int access_check(struct cow_engine *e, struct cow_proc *p, uint64_t addr,
                 uint64_t vpn = engine_vpn(e, page);
                 struct page_needs need = page_needs(e, p, v, vpn, write);
                 frames += need.frames;
+                swapins += need.swapin;
                 if (need.prepare && vpn >> PT_BITS != last_leaf) {
                         last_leaf = vpn >> PT_BITS;
                         nodes += pt_nodes_for_prepare(&e->pt, p->root, vpn);
@@ -98,6 +115,7 @@ static int access_check(struct cow_engine *e, struct cow_proc *p, uint64_t addr,
         }
         *ret_frames = frames;
         *ret_nodes = nodes;
+        *ret_swapins = swapins;
         return 0;
 }
 
@@ -149,7 +167,11 @@ static uint32_t fault_private_write(struct cow_engine *e, struct cow_proc *p,
 
         const struct frame *fr = &e->frames.meta[old];
         if ((fr->flags & FRAME_ANON) && fr->refs == 1) {
-                /* wp_page_reuse: the path is private and no other leaf maps it. */
+                /* wp_page_reuse: the path is private and no other leaf maps it. Its
+                 * copy in swap, if any, goes stale: other entries naming the slot
+                 * read the slot, which still holds the data they saw. */
+                if (fr->next != 0)
+                        swap_cache_del(&e->swap, fr->next - 1);
                 *slot = pte | bits;
                 p->faults.cow_reuse++;
                 e->counters.cow_reuses++;
@@ -168,48 +190,202 @@ static uint32_t fault_private_write(struct cow_engine *e, struct cow_proc *p,
 }
 
 /*
- * The TLB missed, or a write found a read-only entry: walk the page table and
- * handle the fault if there is one. Returns the frame and whether the
- * translation may be cached as writable.
+ * Brings vpn's page back from swap into the entry where it is, leaf shared or
+ * not: from the swap cache when a sharer already did (no read), else into a
+ * new frame that joins the swap cache. The entry is write-protected, so a
+ * write then goes through the copy-on-write rules. On a read error the frame
+ * is given back and the entry stays a swap entry.
  */
-static uint32_t fault_in(struct cow_engine *e, struct cow_proc *p, const struct vma *v,
-                         uint64_t vpn, bool write, bool *ret_writable)
+static int swap_in(struct cow_engine *e, struct cow_proc *p, uint64_t vpn)
+{
+        struct swap *sw = &e->swap;
+        struct pt_node *leaf = pt_lookup_leaf(&e->pt, p->root, vpn);
+        unsigned idx = (unsigned)(vpn & (PT_FANOUT - 1));
+        uint32_t slot = pte_swap_slot(leaf->pte[idx]);
+        uint32_t pfn = swap_cached(sw, slot);
+
+        if (pfn != 0) {
+                frames_get(&e->frames, pfn);
+                e->counters.swap_cache_hits++;
+        } else {
+                int r = frames_alloc(&e->frames, FRAME_ANON, false, &pfn);
+                if (r < 0)
+                        return r; /* room was made first: not reached */
+                r = sw->ops ? sw->ops->read(sw->ctx, slot, frames_data(&e->frames, pfn),
+                                            e->frames.page_size) : -EIO;
+                if (r < 0) {
+                        frames_put(&e->frames, pfn);
+                        e->counters.swap_errors++;
+                        return r;
+                }
+                swap_cache_add(sw, slot, pfn);
+                p->faults.major++;
+                e->counters.swap_ins++;
+        }
+        leaf->pte[idx] = pte_make(pfn, PTE_ACCESSED);
+        rmap_add(&e->rmap, &e->frames, pfn, leaf, idx);
+        swap_put(sw, slot);
+        e->generation++;
+        return 0;
+}
+
+/*
+ * The TLB missed, or a write found a read-only entry: walk the page table and
+ * handle the fault if there is one. Gives the frame and whether the
+ * translation may be cached as writable; fails only reading from swap.
+ */
+static int fault_in(struct cow_engine *e, struct cow_proc *p, const struct vma *v,
+                    uint64_t vpn, bool write, uint32_t *ret_pfn, bool *ret_writable)
 {
         unsigned state;
         uint64_t pte = pt_lookup(&e->pt, p->root, vpn, &state);
 
+        if (pte_is_swap(pte)) {
+                int r = swap_in(e, p, vpn);
+                if (r < 0)
+                        return r;
+                pte = pt_lookup(&e->pt, p->root, vpn, &state);
+        }
         if ((pte & PTE_PRESENT) && (!write || engine_write_ok(v, pte, state))) {
                 *ret_writable = engine_write_ok(v, pte, state);
-                return pte_pfn(pte);
+                *ret_pfn = pte_pfn(pte);
+                return 0;
         }
+        if (pte == 0)
+                p->faults.first_touch++;
 
         struct pt_path path;
         uint64_t *slot = pt_prepare(&e->pt, p->root, vpn, &path);
         e->generation++;
         if (v->shared) {
                 *ret_writable = (v->prot & COW_PROT_WRITE) != 0;
-                return fault_shared(e, p, v, vpn, &path, slot);
-        }
-        if (!write) {
+                *ret_pfn = fault_shared(e, p, v, vpn, &path, slot);
+        } else if (!write) {
                 *ret_writable = false;
-                return fault_zero_map(e, p, &path, slot);
+                *ret_pfn = fault_zero_map(e, p, &path, slot);
+        } else {
+                *ret_writable = true;
+                *ret_pfn = fault_private_write(e, p, &path, slot);
         }
-        *ret_writable = true;
-        return fault_private_write(e, p, &path, slot);
+        return 0;
 }
 
-/* Pass two: the host address of vpn's frame, faulting it in as needed. */
-static uint8_t *translate(struct cow_engine *e, struct cow_proc *p, const struct vma *v,
-                          uint64_t vpn, bool write)
+/* The accessed bit and the LRU stamp of a frame just used. */
+static inline void touch(struct frames *f, uint32_t pfn)
+{
+        struct frame *fr = &f->meta[pfn];
+        fr->aux |= FRAME_REFERENCED;
+        fr->used = ++f->tick;
+}
+
+/* vpn's frame through the TLB, faulting it in as needed. */
+static int translate(struct cow_engine *e, struct cow_proc *p, const struct vma *v,
+                     uint64_t vpn, bool write, uint32_t *ret_pfn)
 {
         struct tlb_entry *t = tlb_lookup(&p->tlb, vpn);
-        if (t && (!write || t->writable))
-                return frames_data(&e->frames, t->pfn);
+        if (t && (!write || t->writable)) {
+                touch(&e->frames, t->pfn);
+                *ret_pfn = t->pfn;
+                return 0;
+        }
 
         bool writable;
-        uint32_t pfn = fault_in(e, p, v, vpn, write, &writable);
+        uint32_t pfn;
+        int r = fault_in(e, p, v, vpn, write, &pfn, &writable);
+        if (r < 0)
+                return r;
         tlb_fill(&p->tlb, vpn, pfn, writable);
-        return frames_data(&e->frames, pfn);
+        touch(&e->frames, pfn);
+        *ret_pfn = pfn;
+        return 0;
+}
+
+/*
+ * Before vpn is faulted in under memory pressure: evicts until the page's
+ * needs fit, first p's own pages while p is at its limit (sparing the pages
+ * of the access, [lo, hi)), then by the global policy, then (if enabled) by
+ * the OOM killer. 0, -ENOMEM, -ENOBUFS or the backend's error.
+ */
+static int make_room(struct cow_engine *e, struct cow_proc *p, const struct vma *v,
+                     uint64_t vpn, bool write, uint64_t lo, uint64_t hi)
+{
+        for (;;) {
+                struct page_needs need = page_needs(e, p, v, vpn, write);
+                int r;
+                if (p->max_resident && need.fills && proc_resident(e, p) >= p->max_resident) {
+                        r = evict_local(e, p, lo, hi);
+                } else if (need.frames > frames_free_count(&e->frames)) {
+                        r = evict_global(e);
+                        if (r == -ENOMEM)
+                                r = oom_kill(e, p);
+                } else {
+                        return 0;
+                }
+                if (r < 0)
+                        return r;
+        }
+}
+
+static void set_pinned(struct cow_engine *e, struct cow_proc *p, uint64_t lo, uint64_t hi,
+                       bool pin)
+{
+        for (uint64_t vpn = lo; vpn < hi; vpn++) {
+                unsigned state;
+                uint64_t pte = pt_lookup(&e->pt, p->root, vpn, &state);
+                if (!pte_has_frame(pte))
+                        continue;
+                struct frame *fr = &e->frames.meta[pte_pfn(pte)];
+                if (pin)
+                        fr->flags |= FRAME_PINNED;
+                else
+                        fr->flags &= (uint16_t)~FRAME_PINNED;
+        }
+}
+
+/*
+ * The access under memory pressure: each page is made room for, faulted in
+ * and pinned (so that making room for the next cannot evict it) before any
+ * byte moves; then the bytes move; then the pins go. A failure part way
+ * leaves some pages faulted in or evicted, but no data changed.
+ */
+static int access_paged(struct cow_engine *e, struct cow_proc *p, uint64_t addr, uint8_t *buf,
+                        uint64_t end, bool write)
+{
+        uint64_t ps = e->frames.page_size;
+        uint64_t lo = engine_vpn(e, addr), hi = engine_vpn(e, end - 1) + 1, vpn;
+        const struct vma *v = NULL;
+        int r = 0;
+
+        for (vpn = lo; vpn < hi; vpn++) {
+                uint64_t at = vpn << e->frames.page_shift;
+                if (!v || at >= v->end)
+                        v = vma_find(&p->vmas, at < addr ? addr : at);
+                uint32_t pfn;
+                r = make_room(e, p, v, vpn, write, lo, hi);
+                if (r == 0)
+                        r = translate(e, p, v, vpn, write, &pfn);
+                if (r < 0)
+                        break;
+                if (pfn != FRAME_ZERO)
+                        e->frames.meta[pfn].flags |= FRAME_PINNED;
+        }
+        if (r == 0) {
+                for (uint64_t at = addr; at < end;) {
+                        uint64_t off = at & (ps - 1);
+                        size_t chunk = (size_t)(ps - off < end - at ? ps - off : end - at);
+                        unsigned state;
+                        uint64_t pte = pt_lookup(&e->pt, p->root, engine_vpn(e, at), &state);
+                        uint8_t *page = frames_data(&e->frames, pte_pfn(pte));
+                        if (write)
+                                memcpy(page + off, buf, chunk);
+                        else
+                                memcpy(buf, page + off, chunk);
+                        buf += chunk;
+                        at += chunk;
+                }
+        }
+        set_pinned(e, p, lo, vpn, false);
+        return r;
 }
 
 int fault_access(struct cow_engine *e, struct cow_proc *p, uint64_t addr, uint8_t *buf,
@@ -225,19 +401,22 @@ int fault_access(struct cow_engine *e, struct cow_proc *p, uint64_t addr, uint8_
         bool past_top = len > e->va_limit - addr;
         uint64_t end = past_top ? e->va_limit : addr + len;
 
-        uint64_t need, nodes;
-        int r = access_check(e, p, addr, end, write, &need, &nodes, ret_fault);
+        uint64_t need, nodes, swapins;
+        int r = access_check(e, p, addr, end, write, &need, &nodes, &swapins, ret_fault);
         if (r < 0)
                 return r;
         if (past_top) {
                 record_segv(e, p, COW_SEGV_MAPERR, e->va_limit, ret_fault);
                 return -EFAULT;
         }
-        if (need > frames_free_count(&e->frames))
+        bool can_evict = e->swap.ops || e->cfg.oom_kill || p->max_resident;
+        if (need > frames_free_count(&e->frames) && !can_evict)
                 return -ENOMEM;
         r = pt_reserve(&e->pt, nodes);
         if (r < 0)
                 return r;
+        if (need > frames_free_count(&e->frames) || swapins || p->max_resident)
+                return access_paged(e, p, addr, buf, end, write);
 
         uint64_t ps = e->frames.page_size, at = addr;
         const struct vma *v = NULL;
@@ -246,7 +425,9 @@ int fault_access(struct cow_engine *e, struct cow_proc *p, uint64_t addr, uint8_
                 size_t chunk = (size_t)(ps - off < end - at ? ps - off : end - at);
                 if (!v || at >= v->end)
                         v = vma_find(&p->vmas, at);
-                uint8_t *page = translate(e, p, v, engine_vpn(e, at), write);
+                uint32_t pfn;
+                translate(e, p, v, engine_vpn(e, at), write, &pfn); /* cannot fail here */
+                uint8_t *page = frames_data(&e->frames, pfn);
                 if (write)
                         memcpy(page + off, buf, chunk);
                 else

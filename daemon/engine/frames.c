@@ -64,7 +64,9 @@ int frames_alloc(struct frames *f, uint16_t flags, bool zero, uint32_t *ret_pfn)
                 return -ENOMEM;
         }
 
-        f->meta[pfn] = (struct frame){ .refs = 1, .flags = flags };
+        f->tick++;
+        f->meta[pfn] = (struct frame){ .refs = 1, .flags = flags, .loaded = f->tick,
+                                       .used = f->tick };
         f->used++;
         if (zero && !fresh)
                 memset(frames_data(f, pfn), 0, f->page_size);
@@ -79,7 +81,10 @@ void frames_put(struct frames *f, uint32_t pfn)
         struct frame *fr = &f->meta[pfn];
         if (--fr->refs != 0)
                 return;
+        if (fr->next != 0 && f->uncache)
+                f->uncache(f->uncache_ctx, fr->next - 1);
         fr->flags = 0;
+        fr->aux = 0;
         fr->next = f->free_head;
         f->free_head = pfn;
         f->used--;

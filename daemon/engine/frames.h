@@ -20,15 +20,27 @@
 enum frame_flags {
         FRAME_ANON = 1u << 0,   /* private anonymous data: may be reused by a COW fault */
         FRAME_OBJECT = 1u << 1, /* belongs to a memory object (shared mapping, page cache) */
+        FRAME_PINNED = 1u << 2, /* in use by the access under way: not to be evicted */
 };
 
-/* Per-frame metadata, 16 bytes (Linux's struct page is 64). */
+/* frame.aux bits: replacement-policy state. */
+#define FRAME_REFERENCED 1u /* accessed since the clock hand last passed it */
+
+/*
+ * Per-frame metadata, 32 bytes (Linux's struct page is 64): 16 for the frame
+ * itself and the heads of its reverse map and swap-cache link, 16 for the
+ * FIFO and LRU stamps. The reverse map's entries cost 16 bytes more per leaf
+ * entry that maps the frame (rmap.h).
+ */
 struct frame {
-        uint32_t refs;  /* page-table-node references plus memory-object references */
-        uint16_t flags; /* enum frame_flags */
-        uint16_t aux;   /* reserved: replacement-policy state */
-        uint32_t next;  /* free-list link while free */
-        uint32_t owner; /* reserved: reverse-map head or swap slot */
+        uint32_t refs;   /* page-table-node references plus memory-object references */
+        uint16_t flags;  /* enum frame_flags */
+        uint16_t aux;    /* FRAME_REFERENCED */
+        uint32_t next;   /* free-list link while free; while in use, its swap slot + 1
+                          * when it sits in the swap cache (its copy there is valid), else 0 */
+        uint32_t owner;  /* reverse-map head: entry index, 0 for none */
+        uint64_t loaded; /* tick it was allocated at (FIFO) */
+        uint64_t used;   /* tick it was last accessed at (LRU) */
 };
 
 struct frames {
@@ -42,6 +54,10 @@ struct frames {
         uint32_t hwm;        /* frames 1..hwm have been handed out at least once */
         uint32_t free_head;  /* a freed frame, or 0 */
         uint32_t used;
+        uint64_t tick;       /* advances with every allocation and access */
+        /* Called when a frame in the swap cache loses its last reference. */
+        void (*uncache)(void *ctx, uint32_t slot);
+        void *uncache_ctx;
 };
 
 /* Reserves nframes usable frames of page_size bytes plus the zero page. */

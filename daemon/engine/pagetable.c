@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "frames.h"
+#include "rmap.h"
+#include "swap.h"
 
 static inline unsigned pt_index(uint64_t vpn, unsigned level)
 {
@@ -18,11 +20,13 @@ static inline uint64_t entry_span(unsigned level)
         return UINT64_C(1) << (PT_BITS * level);
 }
 
-void pt_ctx_init(struct pt_ctx *c, struct frames *frames, unsigned levels, uint64_t vpn_limit,
-                 uint64_t max_nodes)
+void pt_ctx_init(struct pt_ctx *c, struct frames *frames, struct rmap *rmap, struct swap *swap,
+                 unsigned levels, uint64_t vpn_limit, uint64_t max_nodes)
 {
         *c = (struct pt_ctx){
                 .frames = frames,
+                .rmap = rmap,
+                .swap = swap,
                 .levels = levels,
                 .vpn_limit = vpn_limit,
                 .max_nodes = max_nodes,
@@ -94,6 +98,18 @@ static void node_free(struct pt_ctx *c, struct pt_node *n)
         free(n);
 }
 
+/* A leaf entry goes away: its frame or swap slot loses a reference. */
+static void entry_release(struct pt_ctx *c, const struct pt_node *leaf, unsigned i)
+{
+        uint64_t pte = leaf->pte[i];
+        if (pte_has_frame(pte)) {
+                rmap_del(c->rmap, c->frames, pte_pfn(pte), leaf, i);
+                frames_put(c->frames, pte_pfn(pte));
+        } else if (pte_is_swap(pte)) {
+                swap_put(c->swap, pte_swap_slot(pte));
+        }
+}
+
 /* Drops one reference; the last one releases the subtree and its frames. */
 static void node_unref(struct pt_ctx *c, struct pt_node *n)
 {
@@ -102,8 +118,7 @@ static void node_unref(struct pt_ctx *c, struct pt_node *n)
         if (n->used != 0) {
                 for (unsigned i = 0; i < PT_FANOUT; i++) {
                         if (n->level == 0) {
-                                if (n->pte[i] & PTE_PRESENT)
-                                        frames_put(c->frames, pte_pfn(n->pte[i]));
+                                entry_release(c, n, i);
                         } else if (n->child[i]) {
                                 node_unref(c, n->child[i]);
                         }
@@ -122,6 +137,7 @@ static struct pt_node *node_copy(struct pt_ctx *c, struct pt_node *old)
 {
         struct pt_node *n = node_alloc(c, old->level);
         n->used = old->used;
+        n->base = old->base;
         n->pages = old->pages;
         n->zeros = old->zeros;
         n->nodes = old->nodes;
@@ -130,9 +146,12 @@ static struct pt_node *node_copy(struct pt_ctx *c, struct pt_node *old)
         if (old->used != 0) {
                 for (unsigned i = 0; i < PT_FANOUT; i++) {
                         if (old->level == 0) {
+                                if (pte_is_swap(old->pte[i]))
+                                        swap_dup(c->swap, pte_swap_slot(old->pte[i]));
                                 if (!(old->pte[i] & PTE_PRESENT))
                                         continue;
                                 frames_get(c->frames, pte_pfn(old->pte[i]));
+                                rmap_add(c->rmap, c->frames, pte_pfn(old->pte[i]), n, i);
                                 old->pte[i] &= ~PTE_WRITE;
                                 n->pte[i] &= ~PTE_WRITE;
                         } else if (old->child[i]) {
@@ -184,6 +203,26 @@ void pt_node_discard(struct pt_ctx *c, struct pt_node *n)
         node_free(c, n);
 }
 
+static void set_bases(const struct pt_node *n)
+{
+        if (n->level == 0 || n->used == 0)
+                return;
+        uint64_t span = entry_span(n->level);
+        for (unsigned i = 0; i < PT_FANOUT; i++) {
+                if (n->child[i]) {
+                        n->child[i]->base = n->base + i * span;
+                        set_bases(n->child[i]);
+                }
+        }
+}
+
+void pt_set_bases(const struct pt_ctx *c, struct pt_node *root)
+{
+        (void)c;
+        root->base = 0;
+        set_bases(root);
+}
+
 void pt_node_recount(struct pt_node *n)
 {
         n->used = 0;
@@ -196,12 +235,10 @@ void pt_node_recount(struct pt_node *n)
                         if (pte == 0)
                                 continue;
                         n->used++;
-                        if (!(pte & PTE_PRESENT))
-                                continue;
-                        if (pte_pfn(pte) == FRAME_ZERO)
-                                n->zeros++;
-                        else
+                        if (pte_holds_page(pte))
                                 n->pages++;
+                        else if (pte & PTE_PRESENT)
+                                n->zeros++;
                 } else if (n->child[i]) {
                         n->used++;
                         n->pages += n->child[i]->pages;
@@ -266,6 +303,14 @@ uint64_t pt_lookup(const struct pt_ctx *c, const struct pt_node *root, uint64_t 
         return n->pte[pt_index(vpn, 0)];
 }
 
+struct pt_node *pt_lookup_leaf(const struct pt_ctx *c, struct pt_node *root, uint64_t vpn)
+{
+        struct pt_node *n = root;
+        for (unsigned level = c->levels - 1; level > 0 && n; level--)
+                n = n->child[pt_index(vpn, level)];
+        return n;
+}
+
 uint64_t *pt_prepare(struct pt_ctx *c, struct pt_node *root, uint64_t vpn, struct pt_path *path)
 {
         struct pt_node *n = root;
@@ -276,6 +321,7 @@ uint64_t *pt_prepare(struct pt_ctx *c, struct pt_node *root, uint64_t vpn, struc
                 path->node[level] = n;
                 if (!n->child[i]) {
                         n->child[i] = node_alloc(c, level - 1);
+                        n->child[i]->base = vpn & ~(entry_span(level) - 1);
                         n->used++;
                         for (unsigned up = level; up <= top; up++)
                                 path->node[up]->nodes++;
@@ -302,19 +348,21 @@ void pt_set(const struct pt_ctx *c, struct pt_path *path, uint64_t *entry, uint6
 {
         uint64_t old = *entry;
         int64_t d_pages = 0, d_zeros = 0;
+        struct pt_node *leaf = path->node[0];
+        unsigned idx = (unsigned)(entry - leaf->pte);
 
-        if (old & PTE_PRESENT) {
-                if (pte_pfn(old) == FRAME_ZERO)
-                        d_zeros--;
-                else
-                        d_pages--;
-        }
-        if (val & PTE_PRESENT) {
-                if (pte_pfn(val) == FRAME_ZERO)
-                        d_zeros++;
-                else
-                        d_pages++;
-        }
+        if (pte_holds_page(old))
+                d_pages--;
+        else if (old & PTE_PRESENT)
+                d_zeros--;
+        if (pte_holds_page(val))
+                d_pages++;
+        else if (val & PTE_PRESENT)
+                d_zeros++;
+        if (pte_has_frame(old) && (!pte_has_frame(val) || pte_pfn(val) != pte_pfn(old)))
+                rmap_del(c->rmap, c->frames, pte_pfn(old), leaf, idx);
+        if (pte_has_frame(val) && (!pte_has_frame(old) || pte_pfn(val) != pte_pfn(old)))
+                rmap_add(c->rmap, c->frames, pte_pfn(val), leaf, idx);
         if (old == 0 && val != 0)
                 path->node[0]->used++;
         else if (old != 0 && val == 0)
@@ -355,14 +403,11 @@ static void clear_in(struct pt_ctx *c, struct pt_node *n, uint64_t base, uint64_
                         uint64_t pte = n->pte[i];
                         if (pte == 0)
                                 continue;
-                        if (pte & PTE_PRESENT) {
-                                if (pte_pfn(pte) == FRAME_ZERO) {
-                                        here.zeros++;
-                                } else {
-                                        here.pages++;
-                                        frames_put(c->frames, pte_pfn(pte));
-                                }
-                        }
+                        if (pte_holds_page(pte))
+                                here.pages++;
+                        else if (pte & PTE_PRESENT)
+                                here.zeros++;
+                        entry_release(c, n, (unsigned)i);
                         n->pte[i] = 0;
                         n->used--;
                         continue;

@@ -34,6 +34,7 @@ struct frames;
 #define PTE_WRITE (UINT64_C(1) << 1)    /* writes may proceed without a fault */
 #define PTE_ACCESSED (UINT64_C(1) << 2)
 #define PTE_DIRTY (UINT64_C(1) << 3)
+#define PTE_SWAP (UINT64_C(1) << 4)     /* not present: the page is in swap slot bits 32.. */
 #define PTE_PFN_SHIFT 32u
 
 static inline uint32_t pte_pfn(uint64_t pte)
@@ -46,12 +47,41 @@ static inline uint64_t pte_make(uint32_t pfn, uint64_t bits)
         return (uint64_t)pfn << PTE_PFN_SHIFT | bits | PTE_PRESENT;
 }
 
+static inline bool pte_is_swap(uint64_t pte)
+{
+        return (pte & (PTE_PRESENT | PTE_SWAP)) == PTE_SWAP;
+}
+
+static inline uint64_t pte_swap_make(uint32_t slot)
+{
+        return (uint64_t)slot << PTE_PFN_SHIFT | PTE_SWAP;
+}
+
+static inline uint32_t pte_swap_slot(uint64_t pte)
+{
+        return (uint32_t)(pte >> PTE_PFN_SHIFT);
+}
+
+/* A real frame (not the zero page) is mapped by this entry. */
+static inline bool pte_has_frame(uint64_t pte)
+{
+        return (pte & PTE_PRESENT) && pte_pfn(pte) != 0;
+}
+
+/* The entry holds a page of data: a real frame or a swap slot. */
+static inline bool pte_holds_page(uint64_t pte)
+{
+        return pte_has_frame(pte) || pte_is_swap(pte);
+}
+
 struct pt_node {
         uint32_t refs;       /* parents referencing this node; 1 for a root */
         uint16_t used;       /* non-empty entries */
         uint8_t level;       /* 0 for a leaf */
         uint8_t wp;          /* write bits beneath are void until taken back */
-        uint64_t pages;      /* leaf entries in the subtree mapping a real frame */
+        uint64_t base;       /* first virtual page number the node covers */
+        uint64_t pages;      /* leaf entries in the subtree holding a page: a real frame
+                              * or a swap entry (eviction and swap-in keep it) */
         uint64_t zeros;      /* leaf entries in the subtree mapping the zero page */
         uint64_t nodes;      /* nodes in the subtree, this one included */
         /* Scratch for pt_scan(), valid while scan_epoch matches. */
@@ -65,8 +95,13 @@ struct pt_node {
         };
 };
 
+struct rmap;
+struct swap;
+
 struct pt_ctx {
         struct frames *frames;
+        struct rmap *rmap;   /* every leaf entry mapping a real frame is in it */
+        struct swap *swap;   /* swap entries hold a reference on their slot */
         unsigned levels;     /* the root's level is levels - 1 */
         uint64_t vpn_limit;  /* virtual page numbers are below this */
         uint64_t nodes_live;
@@ -86,8 +121,8 @@ enum pt_path_state {
         PT_PATH_SHARED = 1u << 1, /* some node referenced by several parents */
 };
 
-void pt_ctx_init(struct pt_ctx *c, struct frames *frames, unsigned levels, uint64_t vpn_limit,
-                 uint64_t max_nodes);
+void pt_ctx_init(struct pt_ctx *c, struct frames *frames, struct rmap *rmap, struct swap *swap,
+                 unsigned levels, uint64_t vpn_limit, uint64_t max_nodes);
 
 /* Checks that n more nodes fit the budget: 0 or -ENOBUFS. */
 int pt_reserve(const struct pt_ctx *c, uint64_t n);
@@ -116,12 +151,22 @@ uint64_t pt_lookup(const struct pt_ctx *c, const struct pt_node *root, uint64_t 
                    unsigned *ret_state);
 
 /*
+ * The leaf holding vpn's entry, or NULL. Its entry may be changed in place
+ * only from one kind of page to another (a frame to a swap entry and back):
+ * the counters along every path reaching a shared leaf then stay right.
+ */
+struct pt_node *pt_lookup_leaf(const struct pt_ctx *c, struct pt_node *root, uint64_t vpn);
+
+/*
  * Makes the path to vpn private to this root's process and returns its leaf
  * entry. Never fails: callers reserve pt_nodes_for_prepare() first.
  */
 uint64_t *pt_prepare(struct pt_ctx *c, struct pt_node *root, uint64_t vpn, struct pt_path *path);
 
-/* Stores val in the prepared entry, keeping the path's counters. */
+/*
+ * Stores val in the prepared entry, keeping the path's counters and the
+ * reverse map; the caller keeps frame and swap-slot references.
+ */
 void pt_set(const struct pt_ctx *c, struct pt_path *path, uint64_t *entry, uint64_t val);
 
 /* Clears [start, end): whole subtrees are released without being copied. */
@@ -147,6 +192,9 @@ struct pt_node *pt_node_new(struct pt_ctx *c, unsigned level);
 
 /* Recomputes n's used, pages, zeros and nodes from its entries and children. */
 void pt_node_recount(struct pt_node *n);
+
+/* For loading a checkpoint: sets every node's base beneath root (a root's is 0). */
+void pt_set_bases(const struct pt_ctx *c, struct pt_node *root);
 
 /* Frees one node alone, for discarding a half-loaded checkpoint. */
 void pt_node_discard(struct pt_ctx *c, struct pt_node *n);

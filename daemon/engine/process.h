@@ -20,6 +20,8 @@ struct proc_faults {
         uint64_t cow_copy;
         uint64_t cow_reuse;
         uint64_t segv;
+        uint64_t major;       /* served by a read from swap */
+        uint64_t first_touch; /* the entry was empty */
 };
 
 struct cow_proc {
@@ -31,6 +33,9 @@ struct cow_proc {
         struct vma_set vmas;
         struct tlb tlb;
         struct proc_faults faults;
+        uint64_t max_resident;  /* 0 = no limit */
+        enum cow_policy policy; /* for local replacement */
+        uint64_t clock_hand;    /* local clock: the next page number it looks at */
 };
 
 struct proc_table {

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 
 #include "engine-impl.h"
+#include "evict.h"
 
 void sharing_fini(struct sharing *s)
 {
@@ -72,7 +73,7 @@ struct pss_acc {
         const uint32_t *sharers;
         uint64_t page_size;
         uint64_t pss_fixed; /* bytes << PSS_SHIFT */
-        uint64_t uss, shared;
+        uint64_t uss, shared, swapped;
 };
 
 #define PSS_SHIFT 16u
@@ -81,6 +82,7 @@ static void pss_visit(void *arg, uint64_t vpn, uint64_t pte)
 {
         struct pss_acc *a = arg;
         (void)vpn;
+        a->swapped += pte_is_swap(pte);
         if (!(pte & PTE_PRESENT) || pte_pfn(pte) == FRAME_ZERO)
                 return;
         uint32_t n = a->sharers[pte_pfn(pte)];
@@ -108,7 +110,7 @@ int cow_engine_proc_stats(cow_engine *e, cow_pid pid, struct cow_proc_stats *ret
                 .pid = p->pid,
                 .ppid = p->ppid,
                 .vsize_bytes = p->vmas.bytes,
-                .rss_pages = p->root->pages,
+                .rss_pages = p->root->pages - acc.swapped,
                 /* Rounded to the nearest byte: each page's share was rounded down. */
                 .pss_bytes = (acc.pss_fixed + (UINT64_C(1) << (PSS_SHIFT - 1))) >> PSS_SHIFT,
                 .uss_pages = acc.uss,
@@ -123,6 +125,10 @@ int cow_engine_proc_stats(cow_engine *e, cow_pid pid, struct cow_proc_stats *ret
                 .tlb_hits = p->tlb.hits,
                 .tlb_misses = p->tlb.misses,
                 .pt_bytes = p->root->nodes * pt_node_bytes(),
+                .faults_major = p->faults.major,
+                .faults_first_touch = p->faults.first_touch,
+                .swapped_pages = acc.swapped,
+                .max_resident = p->max_resident,
         };
         return 0;
 }
@@ -134,7 +140,7 @@ void cow_engine_sys_stats(cow_engine *e, struct cow_sys_stats *ret)
 
         for (uint32_t i = 0; i < e->procs.n; i++) {
                 const struct cow_proc *p = e->procs.v[i];
-                resident += p->root->pages + p->root->zeros;
+                resident += proc_resident(e, p);
                 zero_maps += p->root->zeros;
                 hits += p->tlb.hits;
                 misses += p->tlb.misses;
@@ -159,6 +165,14 @@ void cow_engine_sys_stats(cow_engine *e, struct cow_sys_stats *ret)
                 .tlb_hits = hits,
                 .tlb_misses = misses,
                 .frame_meta_bytes = (uint32_t)sizeof(struct frame),
+                .swap_slots_total = e->swap.nslots,
+                .swap_slots_used = e->swap.used,
+                .swap_ins = e->counters.swap_ins,
+                .swap_outs = e->counters.swap_outs,
+                .evictions = e->counters.evictions,
+                .swap_cache_hits = e->counters.swap_cache_hits,
+                .oom_kills = e->counters.oom_kills,
+                .swap_errors = e->counters.swap_errors,
         };
 }
 
@@ -189,6 +203,10 @@ int cow_engine_page_map(cow_engine *e, cow_pid pid, uint64_t addr, size_t npages
 
                 unsigned state;
                 uint64_t pte = pt_lookup(&e->pt, p->root, vpn, &state);
+                if (pte_is_swap(pte)) {
+                        pi->flags |= COW_PAGE_SWAPPED;
+                        pi->swap_slot = pte_swap_slot(pte);
+                }
                 if (!(pte & PTE_PRESENT))
                         continue;
                 pi->flags |= COW_PAGE_PRESENT;

@@ -16,6 +16,8 @@
 struct verify {
         struct cow_engine *e;
         uint32_t *refs;    /* per frame: references found */
+        uint32_t *slot_refs; /* per swap slot: swap entries found */
+        uint64_t frame_entries; /* leaf entries mapping a real frame, distinct leaves */
         uint64_t nodes;    /* distinct nodes found */
         char *msg;
         size_t msglen;
@@ -36,6 +38,78 @@ __attribute__((format(printf, 2, 3))) static void fail(struct verify *v, const c
         }
 }
 
+/* The reverse map of pfn holds (leaf, idx). */
+static void check_rmap_has(struct verify *v, uint32_t pfn, const struct pt_node *leaf,
+                           unsigned idx)
+{
+        const struct rmap *r = &v->e->rmap;
+        uint64_t steps = 0;
+        for (uint32_t k = v->e->frames.meta[pfn].owner; k != 0; k = r->v[k].next) {
+                if (k > r->hwm || ++steps > r->live) {
+                        fail(v, "the reverse map of frame %" PRIu32 " is corrupt", pfn);
+                        return;
+                }
+                if (r->v[k].leaf == leaf && r->v[k].idx == idx)
+                        return;
+        }
+        fail(v, "frame %" PRIu32 " is mapped by a leaf entry its reverse map lacks", pfn);
+}
+
+/* Slot counts against swap entries and the swap cache, both ways of the link. */
+static void check_swap(struct verify *v)
+{
+        const struct swap *sw = &v->e->swap;
+        const struct frames *f = &v->e->frames;
+        uint64_t used = 0, free_listed = 0;
+        for (uint32_t s = 0; s < sw->hwm; s++) {
+                const struct swap_slot *x = &sw->s[s];
+                if (x->count == 0)
+                        continue;
+                used++;
+                uint32_t cached = x->link != 0;
+                if (x->count != v->slot_refs[s] + cached)
+                        fail(v, "swap slot %" PRIu32 " has count %" PRIu32 " but %" PRIu32
+                                " swap entries%s", s, x->count, v->slot_refs[s],
+                             cached ? " and the swap cache" : "");
+                if (cached && (x->link > f->hwm || f->meta[x->link].refs == 0 ||
+                               f->meta[x->link].next != s + 1))
+                        fail(v, "swap slot %" PRIu32 " caches frame %" PRIu32 ", which does not"
+                                " link back", s, x->link);
+        }
+        for (uint32_t s = 0; s < sw->hwm; s++)
+                if (sw->s[s].count == 0 && v->slot_refs[s] != 0)
+                        fail(v, "free swap slot %" PRIu32 " is named by %" PRIu32 " entries", s,
+                             v->slot_refs[s]);
+        if (used != sw->used)
+                fail(v, "swap slots used is %" PRIu32 " but %" PRIu64 " have references",
+                     sw->used, used);
+        for (uint32_t s = sw->free_head; s != 0 && free_listed <= sw->hwm;
+             s = sw->s[s - 1].link) {
+                free_listed++;
+                if (s > sw->hwm || sw->s[s - 1].count != 0) {
+                        fail(v, "the swap free list holds slot %" PRIu32 ", which is in use",
+                             s - 1);
+                        return;
+                }
+        }
+        if (free_listed != sw->hwm - used)
+                fail(v, "swap free list holds %" PRIu64 " slots, expected %" PRIu64,
+                     free_listed, sw->hwm - used);
+        for (uint32_t pfn = 1; pfn <= f->hwm; pfn++) {
+                uint32_t link = f->meta[pfn].next;
+                if (f->meta[pfn].refs == 0 || link == 0)
+                        continue;
+                if (link > sw->hwm || sw->s[link - 1].link != pfn || sw->s[link - 1].count == 0)
+                        fail(v, "frame %" PRIu32 " claims swap slot %" PRIu32 ", which does"
+                                " not cache it", pfn, link - 1);
+                else if (!(f->meta[pfn].flags & FRAME_ANON))
+                        fail(v, "frame %" PRIu32 " of a memory object is in the swap cache", pfn);
+        }
+        if (v->frame_entries != v->e->rmap.live)
+                fail(v, "the reverse map holds %" PRIu64 " entries but leaves map frames %"
+                        PRIu64 " times", v->e->rmap.live, v->frame_entries);
+}
+
 /* Each distinct node: its references and counters against its contents. */
 static void check_node(void *arg, const struct pt_node *n)
 {
@@ -52,8 +126,15 @@ static void check_node(void *arg, const struct pt_node *n)
                         if (pte == 0)
                                 continue;
                         used++;
+                        if (pte_is_swap(pte) && pte_swap_slot(pte) < v->e->swap.hwm &&
+                            (pte & ~pte_swap_make(UINT32_MAX)) == 0) {
+                                pages++;
+                                v->slot_refs[pte_swap_slot(pte)]++;
+                                continue;
+                        }
                         if (!(pte & PTE_PRESENT)) {
-                                fail(v, "leaf entry %#" PRIx64 " is neither empty nor present", pte);
+                                fail(v, "leaf entry %#" PRIx64 " is neither empty, present nor"
+                                        " a swap entry of a slot in use", pte);
                                 continue;
                         }
                         uint32_t pfn = pte_pfn(pte);
@@ -64,10 +145,13 @@ static void check_node(void *arg, const struct pt_node *n)
                                 continue;
                         }
                         pages++;
-                        if (pfn > v->e->frames.hwm)
+                        if (pfn > v->e->frames.hwm) {
                                 fail(v, "an entry maps frame %" PRIu32 ", never allocated", pfn);
-                        else
-                                v->refs[pfn]++;
+                                continue;
+                        }
+                        v->refs[pfn]++;
+                        v->frame_entries++;
+                        check_rmap_has(v, pfn, n, i);
                 } else if (n->child[i]) {
                         const struct pt_node *c = n->child[i];
                         used++;
@@ -122,6 +206,16 @@ static void check_entry(void *arg, uint64_t vpn, uint64_t pte)
                 return;
         }
         uint32_t pfn = pte_pfn(pte);
+        const struct pt_node *leaf = pt_lookup_leaf(&v->e->pt, p->root, vpn);
+        if (leaf->base != (vpn & ~(uint64_t)(PT_FANOUT - 1)))
+                fail(v, "the leaf holding %#" PRIx64 " records base page %#" PRIx64, addr,
+                     leaf->base);
+        if (pte_is_swap(pte)) {
+                if (m->shared)
+                        fail(v, "pid %" PRIu32 ": shared page %#" PRIx64 " is a swap entry",
+                             p->pid, addr);
+                return;
+        }
         if (m->shared && !m->obj)
                 return; /* reported by check_vmas() */
         if (m->shared) {
@@ -254,9 +348,11 @@ int cow_engine_verify(cow_engine *e, char *msg, size_t msglen)
         struct verify v = { .e = e, .msg = msg, .msglen = msglen };
         struct pt_node **roots = malloc((e->procs.n + 1) * sizeof(*roots));
         v.refs = calloc((size_t)e->frames.hwm + 1, sizeof(*v.refs));
-        if (!roots || !v.refs) {
+        v.slot_refs = calloc((size_t)e->swap.hwm + 1, sizeof(*v.slot_refs));
+        if (!roots || !v.refs || !v.slot_refs) {
                 free(roots);
                 free(v.refs);
+                free(v.slot_refs);
                 return -ENOMEM;
         }
         if (msg && msglen)
@@ -278,6 +374,7 @@ int cow_engine_verify(cow_engine *e, char *msg, size_t msglen)
                                  " are reachable", e->pt.nodes_live, v.nodes);
                 check_objects(&v);
                 check_frames(&v);
+                check_swap(&v);
                 for (uint32_t i = 0; i < e->procs.n; i++) {
                         v.proc = e->procs.v[i];
                         pt_walk(&e->pt, v.proc->root, 0, e->pt.vpn_limit, check_entry, &v);
@@ -286,6 +383,7 @@ int cow_engine_verify(cow_engine *e, char *msg, size_t msglen)
         }
         free(roots);
         free(v.refs);
+        free(v.slot_refs);
         if (r < 0)
                 return r;
         return v.failed ? -EUCLEAN : 0;

@@ -27,6 +27,8 @@ enum setting_kind {
         KIND_STRING,
         KIND_MODE,    /* octal permission bits */
         KIND_LEVEL,   /* a log level name */
+        KIND_POLICY,  /* a replacement policy name: clock, fifo, lru */
+        KIND_BOOL,    /* true/false, yes/no, on/off, 1/0 */
 };
 
 struct setting {
@@ -126,6 +128,23 @@ static const struct setting settings[] = {
         { .section = "metrics", .key = "port", .flag = "metrics-port", .engine_field = NULL,
           .kind = KIND_COUNT, FIELD(metrics_port), .min = 0, .max = 65535,
           .help = "port of /metrics (Prometheus text format); 0 disables it" },
+        { .section = "swap", .key = "file", .flag = "swap-file", .engine_field = NULL,
+          .kind = KIND_STRING, FIELD(swap_file), .min = 0, .max = 0,
+          .help = "the swap file (created 0600, emptied at start); empty: cowd.swap in the "
+                  "state directory, else beside the socket" },
+        { .section = "swap", .key = "size", .flag = "swap-size", .engine_field = "swap_slots",
+          .kind = KIND_SIZE, FIELD(swap_bytes), .min = 0, .max = GiB(8192),
+          .help = "swap space, a whole number of pages; 0 disables swap" },
+        { .section = "swap", .key = "policy", .flag = "swap-policy", .engine_field = "policy",
+          .kind = KIND_POLICY, FIELD(engine.policy), .min = 0, .max = 0,
+          .help = "page replacement policy: clock, fifo or lru" },
+        { .section = "swap", .key = "seed", .flag = "swap-seed", .engine_field = "seed",
+          .kind = KIND_COUNT, FIELD(engine.seed), .min = 0, .max = UINT64_MAX,
+          .help = "seed of any randomness in the engine: a fixed seed makes runs reproducible" },
+        { .section = "swap", .key = "oom_kill", .flag = "oom-kill", .engine_field = "oom_kill",
+          .kind = KIND_BOOL, FIELD(engine.oom_kill), .min = 0, .max = 1,
+          .help = "when memory and swap are full, end the largest process rather than refuse "
+                  "the request (true or false)" },
 
         { .section = "log", .key = "level", .flag = "log-level", .engine_field = NULL,
           .kind = KIND_LEVEL, FIELD(log_level), .min = 0, .max = 0,
@@ -231,6 +250,8 @@ static const char *kind_hint(enum setting_kind kind)
         case KIND_MODE: return "octal permission bits such as 0600";
         case KIND_LEVEL: return "error, warning, info or debug";
         case KIND_STRING: return "a string";
+        case KIND_POLICY: return "clock, fifo or lru";
+        case KIND_BOOL: return "true or false";
         }
         return "?";
 }
@@ -245,6 +266,8 @@ static const char *kind_metavar(enum setting_kind kind)
         case KIND_MODE: return "MODE";
         case KIND_LEVEL: return "LEVEL";
         case KIND_STRING: return "TEXT";
+        case KIND_POLICY: return "POLICY";
+        case KIND_BOOL: return "BOOL";
         }
         return "VALUE";
 }
@@ -296,6 +319,37 @@ static int setting_apply(const struct setting *st, struct cow_config *cfg, const
                         return -EINVAL;
                 }
                 memcpy(field, &level, sizeof(level));
+                return 0;
+        }
+        case KIND_POLICY: {
+                enum cow_policy policy;
+
+                if (cow_policy_parse(value, &policy) < 0) {
+                        snprintf(err, errlen, "'%s' is not %s", value, kind_hint(st->kind));
+                        return -EINVAL;
+                }
+                memcpy(field, &policy, sizeof(policy));
+                return 0;
+        }
+        case KIND_BOOL: {
+                static const char *const yes[] = { "true", "yes", "on", "1" };
+                static const char *const no[] = { "false", "no", "off", "0" };
+                bool b;
+
+                for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+                        if (strcasecmp(value, yes[i]) == 0) {
+                                b = true;
+                                goto store_bool;
+                        }
+                        if (strcasecmp(value, no[i]) == 0) {
+                                b = false;
+                                goto store_bool;
+                        }
+                }
+                snprintf(err, errlen, "'%s' is not %s", value, kind_hint(st->kind));
+                return -EINVAL;
+store_bool:
+                memcpy(field, &b, sizeof(b));
                 return 0;
         }
         case KIND_SIZE:
@@ -504,6 +558,16 @@ static void print_help(const char *argv0)
 
                         memcpy(&level, field, sizeof(level));
                         snprintf(dflt, sizeof(dflt), "%s", cow_log_level_name(level));
+                } else if (st->kind == KIND_POLICY) {
+                        enum cow_policy policy;
+
+                        memcpy(&policy, field, sizeof(policy));
+                        snprintf(dflt, sizeof(dflt), "%s", cow_policy_name(policy));
+                } else if (st->kind == KIND_BOOL) {
+                        bool b;
+
+                        memcpy(&b, field, sizeof(b));
+                        snprintf(dflt, sizeof(dflt), "%s", b ? "true" : "false");
                 } else {
                         uint64_t v = 0;
 
@@ -610,6 +674,13 @@ int cow_config_parse(struct cow_config *cfg, int argc, char **argv, char *err, s
         }
 
         /* Checks that involve more than one setting, or the engine's own rules. */
+        if (cfg->swap_bytes % cfg->engine.page_size) {
+                snprintf(err, errlen, "swap size: %" PRIu64 " bytes is not a whole number of "
+                                      "%u-byte pages", cfg->swap_bytes, cfg->engine.page_size);
+                r = -EINVAL;
+                goto out;
+        }
+        cfg->engine.swap_slots = cfg->swap_bytes / cfg->engine.page_size;
         if (cow_engine_config_check(&cfg->engine, &why) < 0) {
                 config_engine_error(cfg, origins, why ? why : "invalid", err, errlen);
                 r = -EINVAL;

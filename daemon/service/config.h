@@ -46,6 +46,10 @@ struct cow_config {
         char state_dir[COW_CONFIG_PATH_MAX]; /* "" = $STATE_DIRECTORY, else keep no state */
         uint32_t checkpoint_interval_s;      /* periodic checkpoints; 0 = none */
 
+        /* [swap]; policy, seed and oom_kill live in engine */
+        char swap_file[COW_CONFIG_PATH_MAX]; /* "" = cowd.swap in the state dir, else by the socket */
+        uint64_t swap_bytes;                 /* engine.swap_slots is this over the page size */
+
         /* [log] */
         enum cow_log_level log_level;
 

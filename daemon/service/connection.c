@@ -187,6 +187,16 @@ static int conn_handle_frame(cow_connection *c, const uint8_t *payload, uint32_t
         r = cow_dispatch(c->env.dispatcher, c->uid, cow_codec_request_message(req), &reply);
         if (r < 0)
                 goto out;
+        /* A process the OOM killer ended for this request: say so, as Linux does. */
+        for (;;) {
+                cow_pid victims[8];
+                size_t n = cow_dispatcher_oom_victims(c->env.dispatcher, victims, 8);
+                for (size_t i = 0; i < n; i++)
+                        log_warning(c->env.log, "%s: out of memory and swap: killed process %u, "
+                                                "the largest", c->peer, victims[i]);
+                if (n < 8)
+                        break;
+        }
         {
                 /* The handler's status is counted, also for a reply too big to send. */
                 unsigned op = (unsigned)cow_codec_request_message(req)->op_case;

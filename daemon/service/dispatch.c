@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +21,7 @@ struct cow_dispatcher {
         struct cow_counters *counters;
         struct timespec started; /* CLOCK_MONOTONIC, for uptime */
         cow_checkpointer *checkpointer; /* NULL: checkpoints are not available */
+        uint8_t *scratch;        /* one page, the data of trace accesses; NULL until needed */
 };
 
 int cow_dispatcher_new(cow_engine *engine, const struct cow_service_limits *limits,
@@ -39,12 +41,21 @@ int cow_dispatcher_new(cow_engine *engine, const struct cow_service_limits *limi
 
 void cow_dispatcher_free(cow_dispatcher *d)
 {
+        if (!d)
+                return;
+        free(d->scratch);
         free(d);
 }
 
 void cow_dispatcher_set_checkpointer(cow_dispatcher *d, struct cow_checkpointer *c)
 {
         d->checkpointer = c;
+}
+
+size_t cow_dispatcher_oom_victims(cow_dispatcher *d, cow_pid *out, size_t cap)
+{
+        int n = cow_engine_oom_victims(d->engine, out, cap);
+        return n > 0 ? (size_t)n : 0;
 }
 
 /* ---- errors ------------------------------------------------------------------ */
@@ -72,6 +83,15 @@ static Cowd__V1__Code code_for_error(int err)
                 return COWD__V1__CODE__FAILED_PRECONDITION;
         case -EOPNOTSUPP:
                 return COWD__V1__CODE__UNIMPLEMENTED;
+        case -EIO:
+                /*
+                 * The swap file failed to read or write a page. The engine left
+                 * the page where it was, its data intact, so nothing is broken
+                 * (not INTERNAL) and the client did nothing wrong: the service
+                 * cannot do this now, and a retry may succeed once the
+                 * operator has looked at the disk. That is UNAVAILABLE.
+                 */
+                return COWD__V1__CODE__UNAVAILABLE;
         case -ENOMEM:
         case -ENOSPC:
         case -EAGAIN:
@@ -99,6 +119,20 @@ static Cowd__V1__FaultKind fault_kind_to_wire(enum cow_fault_kind kind)
 }
 
 /*
+ * The sentence for an engine error. A memory access (read, write, trace)
+ * allocates no address space, so its -ENOSPC and -EIO can only come from the
+ * swap file, and are said as such.
+ */
+static const char *engine_error_text(int err, bool access)
+{
+        if (access && err == -ENOSPC)
+                return "memory is full and the swap file has no space left on its device";
+        if (access && err == -EIO)
+                return "the swap file failed to read or write a page (its data is intact)";
+        return cow_engine_strerror(err);
+}
+
+/*
  * Sets the reply for an engine error from operation op on pid (0: no
  * process involved), counts limit rejections and, for -EFAULT, attaches the
  * fault. Returns err, so that handlers can "return reply_engine_error(...)".
@@ -107,6 +141,7 @@ static int reply_engine_error(cow_dispatcher *d, cow_reply *reply, int err, cons
                               cow_pid pid, const struct cow_fault *fault)
 {
         Cowd__V1__Code code = code_for_error(err);
+        bool access = strcmp(op, "read") == 0 || strcmp(op, "write") == 0;
 
         if (err == -EAGAIN)
                 d->counters->proc_limit_rejections++;
@@ -115,11 +150,12 @@ static int reply_engine_error(cow_dispatcher *d, cow_reply *reply, int err, cons
 
         if (err == -EFAULT && fault) {
                 cow_reply_set_status(reply, code, "%s pid %u: %s at 0x%llx", op, pid,
-                                     cow_engine_strerror(err), (unsigned long long)fault->addr);
+                                     engine_error_text(err, access),
+                                     (unsigned long long)fault->addr);
                 cow_reply_set_fault(reply, fault_kind_to_wire(fault->kind), fault->addr);
         } else if (pid) {
                 cow_reply_set_status(reply, code, "%s pid %u: %s", op, pid,
-                                     cow_engine_strerror(err));
+                                     engine_error_text(err, access));
         } else {
                 cow_reply_set_status(reply, code, "%s: %s", op, cow_engine_strerror(err));
         }
@@ -279,6 +315,21 @@ static int proc_quota_check(cow_dispatcher *d, cow_reply *reply, uint32_t owner,
         return -EDQUOT;
 }
 
+/* The engine's policy for a wire policy that handle_spawn() has checked. */
+static enum cow_policy policy_from_wire(const cow_dispatcher *d, Cowd__V1__Policy p)
+{
+        switch (p) {
+        case COWD__V1__POLICY__POLICY_FIFO:
+                return COW_POLICY_FIFO;
+        case COWD__V1__POLICY__POLICY_LRU:
+                return COW_POLICY_LRU;
+        case COWD__V1__POLICY__POLICY_CLOCK:
+                return COW_POLICY_CLOCK;
+        default:
+                return d->limits->default_policy;
+        }
+}
+
 static int handle_spawn(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                         const Cowd__V1__SpawnRequest *in)
 {
@@ -299,10 +350,28 @@ static int handle_spawn(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         r = proc_quota_check(d, reply, uid, "spawn");
         if (r < 0)
                 return r;
+        if (in->tlb_ways && !in->tlb_entries)
+                return reply_invalid(reply, "spawn", "tlb_ways needs tlb_entries");
+        if ((unsigned)in->policy > COWD__V1__POLICY__POLICY_LRU)
+                return reply_invalid(reply, "spawn", "unknown policy");
+
         out = RESULT_NEW(reply, Cowd__V1__SpawnResult, cowd__v1__spawn_result__init);
         if (!out)
                 goto oom;
-        r = cow_engine_spawn(d->engine, in->name[0] ? in->name : NULL, uid, &pid);
+        if (in->max_resident_pages || in->tlb_entries || in->policy) {
+                /* A shape of its own; the engine checks the TLB shape. */
+                struct cow_spawn_args args = {
+                        .name = in->name[0] ? in->name : NULL,
+                        .owner = uid,
+                        .max_resident = in->max_resident_pages,
+                        .tlb_entries = in->tlb_entries,
+                        .tlb_ways = in->tlb_ways,
+                        .policy = policy_from_wire(d, in->policy),
+                };
+                r = cow_engine_spawn_args(d->engine, &args, &pid);
+        } else {
+                r = cow_engine_spawn(d->engine, in->name[0] ? in->name : NULL, uid, &pid);
+        }
         if (r < 0)
                 return reply_engine_error(d, reply, r, "spawn", 0, NULL);
         out->pid = pid;
@@ -576,6 +645,134 @@ oom:
         return -ENOMEM;
 }
 
+/*
+ * Records in out why access number out->done of a trace failed: the status
+ * a read or write would have had, and its fault. Counted like that read or
+ * write. Returns err, or -ENOMEM with the reply failed.
+ */
+static int trace_fail(cow_dispatcher *d, cow_reply *reply, Cowd__V1__TraceResult *out,
+                      int err, cow_pid pid, const struct cow_fault *fault)
+{
+        Cowd__V1__Code code = code_for_error(err);
+        Cowd__V1__Status *status = cow_reply_alloc(reply, sizeof(*status));
+        Cowd__V1__Fault *f = cow_reply_alloc(reply, sizeof(*f));
+        char *msg = cow_reply_alloc(reply, COW_REPLY_MESSAGE_MAX);
+
+        if (!status || !f || !msg) {
+                cow_reply_fail_oom(reply);
+                return -ENOMEM;
+        }
+        if (code == COWD__V1__CODE__RESOURCE_EXHAUSTED)
+                d->counters->engine_limit_rejections++;
+        cowd__v1__status__init(status);
+        status->code = code;
+        if (err == -EFAULT && fault) {
+                snprintf(msg, COW_REPLY_MESSAGE_MAX, "trace pid %u access %u: %s at 0x%llx", pid,
+                         out->done, engine_error_text(err, true),
+                         (unsigned long long)fault->addr);
+                cowd__v1__fault__init(f);
+                f->kind = fault_kind_to_wire(fault->kind);
+                f->addr = fault->addr;
+                out->fault = f;
+        } else {
+                snprintf(msg, COW_REPLY_MESSAGE_MAX, "trace pid %u access %u: %s", pid,
+                         out->done, engine_error_text(err, true));
+        }
+        status->message = msg;
+        out->error = status;
+        return err;
+}
+
+/*
+ * trace: a batch of accesses by one process, in order, through the same
+ * engine calls as read and write. The whole payload is checked first (the
+ * arrays agree, the count is within COW_SERVICE_LIMITS_TRACE_MAX, every size
+ * is 1 byte to one page, every kind known), so a bad batch does nothing. The
+ * first access that fails ends the batch: the reply is still OK and its
+ * result says how many were done and why the next one failed, because the
+ * accesses before it did happen and a replay has to know that.
+ *
+ * The data moves through one page of scratch memory owned by the dispatcher.
+ * A store writes zeros (a trace carries no values), never what the scratch
+ * held before: that may be another user's data.
+ */
+static int handle_trace(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                        const Cowd__V1__TraceRequest *in)
+{
+        Cowd__V1__Response *resp = cow_reply_response(reply);
+        uint32_t page_size = cow_engine_page_size(d->engine);
+        Cowd__V1__TraceResult *out;
+        size_t n = in->n_addrs;
+        int r;
+
+        if (in->n_sizes != n || in->n_kinds != n)
+                return reply_invalid(reply, "trace", "addrs, sizes and kinds differ in length");
+        if (n > COW_SERVICE_LIMITS_TRACE_MAX) {
+                d->counters->oversize_requests++;
+                cow_reply_set_status(reply, COWD__V1__CODE__RESOURCE_EXHAUSTED,
+                                     "trace: %zu accesses exceed the limit of %u", n,
+                                     COW_SERVICE_LIMITS_TRACE_MAX);
+                return -E2BIG;
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (in->sizes[i] == 0 || in->sizes[i] > page_size) {
+                        cow_reply_set_status(reply, COWD__V1__CODE__INVALID_ARGUMENT,
+                                             "trace: access %zu has size %u, not 1 to %u",
+                                             i, in->sizes[i], page_size);
+                        return -EINVAL;
+                }
+                if ((unsigned)in->kinds[i] > COWD__V1__TRACE_KIND__TRACE_INSTR) {
+                        cow_reply_set_status(reply, COWD__V1__CODE__INVALID_ARGUMENT,
+                                             "trace: access %zu has unknown kind %d", i,
+                                             (int)in->kinds[i]);
+                        return -EINVAL;
+                }
+        }
+        r = proc_authorize(d, reply, uid, in->pid, "trace");
+        if (r < 0)
+                return r;
+        out = RESULT_NEW(reply, Cowd__V1__TraceResult, cowd__v1__trace_result__init);
+        if (!out)
+                goto oom;
+        if (!d->scratch) {
+                /* The engine's page size is fixed for its life. */
+                d->scratch = malloc(page_size);
+                if (!d->scratch)
+                        goto oom;
+        }
+        resp->result_case = COWD__V1__RESPONSE__RESULT_TRACE;
+        resp->trace = out;
+
+        for (size_t i = 0; i < n; i++) {
+                struct cow_fault fault = { 0 };
+                uint64_t addr = in->addrs[i];
+                size_t len = in->sizes[i];
+
+                switch (in->kinds[i]) {
+                case COWD__V1__TRACE_KIND__TRACE_STORE:
+                        memset(d->scratch, 0, len);
+                        r = cow_engine_write(d->engine, in->pid, addr, d->scratch, len, &fault);
+                        break;
+                case COWD__V1__TRACE_KIND__TRACE_MODIFY:
+                        r = cow_engine_read(d->engine, in->pid, addr, d->scratch, len, &fault);
+                        if (r >= 0)
+                                r = cow_engine_write(d->engine, in->pid, addr, d->scratch, len,
+                                                     &fault);
+                        break;
+                default:
+                        r = cow_engine_read(d->engine, in->pid, addr, d->scratch, len, &fault);
+                        break;
+                }
+                if (r < 0)
+                        return trace_fail(d, reply, out, r, in->pid, &fault);
+                out->done++;
+        }
+        return 0;
+oom:
+        cow_reply_fail_oom(reply);
+        return -ENOMEM;
+}
+
 static int handle_proc_stats(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                              const Cowd__V1__ProcStatsRequest *in)
 {
@@ -620,6 +817,10 @@ static int handle_proc_stats(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         out->pt_bytes = st.pt_bytes;
         out->name = name;
         out->owner_uid = info.owner;
+        out->faults_major = st.faults_major;
+        out->faults_first_touch = st.faults_first_touch;
+        out->swapped_pages = st.swapped_pages;
+        out->max_resident_pages = st.max_resident;
         resp->result_case = COWD__V1__RESPONSE__RESULT_PROC_STATS;
         resp->proc_stats = out;
         return 0;
@@ -660,6 +861,14 @@ static int handle_sys_stats(cow_dispatcher *d, cow_reply *reply)
         out->tlb_hits = st.tlb_hits;
         out->tlb_misses = st.tlb_misses;
         out->frame_meta_bytes = st.frame_meta_bytes;
+        out->swap_slots_total = st.swap_slots_total;
+        out->swap_slots_used = st.swap_slots_used;
+        out->swap_ins = st.swap_ins;
+        out->swap_outs = st.swap_outs;
+        out->evictions = st.evictions;
+        out->swap_cache_hits = st.swap_cache_hits;
+        out->oom_kills = st.oom_kills;
+        out->swap_errors = st.swap_errors;
 
         out->connections = c->connections;
         out->connections_total = c->connections_total;
@@ -745,6 +954,8 @@ static int handle_page_map(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 e->in_tlb = !!(f & COW_PAGE_IN_TLB);
                 e->prot = info[i].prot;
                 e->shared = !!(f & COW_PAGE_SHARED);
+                e->swapped = !!(f & COW_PAGE_SWAPPED);
+                e->swap_slot = (f & COW_PAGE_SWAPPED) ? info[i].swap_slot : 0;
                 list[i] = e;
         }
         out->page_size = (uint32_t)page_size;
@@ -1005,6 +1216,9 @@ int cow_dispatch(cow_dispatcher *d, uint32_t uid, const Cowd__V1__Request *req,
                 break;
         case COWD__V1__REQUEST__OP_CHECKPOINT:
                 (void)handle_checkpoint(d, reply, uid);
+                break;
+        case COWD__V1__REQUEST__OP_TRACE:
+                (void)handle_trace(d, reply, uid, req->trace);
                 break;
         case COWD__V1__REQUEST__OP__NOT_SET:
         default:

@@ -42,6 +42,12 @@ struct cow_checkpointer;
 void cow_dispatcher_set_checkpointer(cow_dispatcher *d, struct cow_checkpointer *c);
 
 /*
+ * The pids the engine's OOM killer ended since the last call, into
+ * out[0..cap-1], oldest first; returns how many. For the caller to log.
+ */
+size_t cow_dispatcher_oom_victims(cow_dispatcher *d, cow_pid *out, size_t cap);
+
+/*
  * Answers req on behalf of uid. Every outcome, failures included, is a reply
  * with a status; the call itself fails only with -ENOMEM when not even an
  * error reply could be made.

@@ -21,7 +21,9 @@
 #include "notify.h"
 #include "reload.h"
 #include "server.h"
+#include "endpoint.h"
 #include "state.h"
+#include "swapfile.h"
 
 /* Longest a graceful stop waits for clients to take their last replies. */
 #define DRAIN_SECONDS 5
@@ -93,6 +95,35 @@ out:
         cow_notify_ready(st->notify);
 }
 
+/*
+ * Where the swap file goes: [swap] file, else cowd.swap in the state
+ * directory, else beside the Unix socket. Returns 0 or -ENAMETOOLONG.
+ */
+static int swap_file_path(const struct cow_config *cfg, const char *state_dir, char *buf,
+                          size_t len)
+{
+        char sock[COW_CONFIG_PATH_MAX];
+        int n;
+
+        if (cfg->swap_file[0]) {
+                n = snprintf(buf, len, "%s", cfg->swap_file);
+        } else if (state_dir) {
+                n = snprintf(buf, len, "%s/%s", state_dir, COW_SWAPFILE_NAME);
+        } else {
+                if (cfg->socket_path[0])
+                        snprintf(sock, sizeof(sock), "%s", cfg->socket_path);
+                else if (cow_default_socket_path(sock, sizeof(sock)) < 0)
+                        return -ENAMETOOLONG;
+                char *slash = strrchr(sock, '/');
+                if (slash)
+                        *slash = '\0';
+                else
+                        snprintf(sock, sizeof(sock), ".");
+                n = snprintf(buf, len, "%s/%s", sock, COW_SWAPFILE_NAME);
+        }
+        return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 static void on_drained(void *arg)
 {
         struct daemon_state *st = arg;
@@ -146,6 +177,8 @@ int main(int argc, char **argv)
         cow_server *server = NULL;
         struct event_base *base = NULL;
         const char *state_dir = NULL;
+        cow_swapfile *swap = NULL;
+        char swap_path[COW_CONFIG_PATH_MAX];
         char err[1024];
         int exit_code = EXIT_FAILURE;
         int r;
@@ -172,7 +205,25 @@ int main(int argc, char **argv)
         state_dir = cfg.state_dir[0] ? cfg.state_dir : getenv("STATE_DIRECTORY");
         if (state_dir && !*state_dir)
                 state_dir = NULL;
-        r = state_dir ? cow_state_load(state_dir, &cfg.engine, &engine, err, sizeof(err)) : 1;
+        /*
+         * The swap file comes before the checkpoint, which may hold swapped
+         * pages to write back into it. Only a default beside the socket waits
+         * for the server, which creates the socket's directory; without a
+         * state directory there is no checkpoint to load.
+         */
+        bool swap_early = cfg.engine.swap_slots && (cfg.swap_file[0] || state_dir);
+        if (swap_early) {
+                err[0] = '\0';
+                if (swap_file_path(&cfg, state_dir, swap_path, sizeof(swap_path)) < 0 ||
+                    cow_swapfile_open(swap_path, cfg.engine.swap_slots, cfg.engine.page_size,
+                                      &swap, err, sizeof(err)) < 0) {
+                        log_error(log, "%s", err[0] ? err : "swap file path too long");
+                        goto out;
+                }
+        }
+        r = state_dir ? cow_state_load(state_dir, &cfg.engine, swap ? &cow_swapfile_ops : NULL,
+                                       swap, &engine, err, sizeof(err))
+                      : 1;
         if (r < 0) {
                 /* Never discard state silently: the operator decides. */
                 log_error(log, "%s; refusing to start (move the file away to start empty)", err);
@@ -204,6 +255,21 @@ int main(int argc, char **argv)
         r = cow_server_listen(server);
         if (r < 0)
                 goto out; /* the server said why */
+        if (cfg.engine.swap_slots && !swap) {
+                err[0] = '\0';
+                if (swap_file_path(&cfg, state_dir, swap_path, sizeof(swap_path)) < 0 ||
+                    cow_swapfile_open(swap_path, cfg.engine.swap_slots, cfg.engine.page_size,
+                                      &swap, err, sizeof(err)) < 0) {
+                        log_error(log, "%s", err[0] ? err : "swap file path too long");
+                        goto out;
+                }
+        }
+        if (swap) {
+                cow_engine_set_swap(engine, &cow_swapfile_ops, swap);
+                log_info(log, "swap: %llu pages in %s, policy %s",
+                         (unsigned long long)cfg.engine.swap_slots, swap_path,
+                         cow_policy_name(cfg.engine.policy));
+        }
 
         st.base = base;
         st.server = server;
@@ -267,6 +333,8 @@ out:
         if (base)
                 event_base_free(base);
         cow_engine_free(engine);
+        /* After the engine: it may use the backend until it is freed. */
+        cow_swapfile_free(swap);
         if (exit_code == EXIT_SUCCESS && log)
                 log_info(log, "stopped");
         cow_log_free(log);

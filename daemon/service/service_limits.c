@@ -25,4 +25,5 @@ void cow_service_limits_init(struct cow_service_limits *limits, const struct cow
         limits->max_procs_per_user = cfg->max_procs_per_user;
         limits->idle_timeout_s = cfg->idle_timeout_s;
         limits->output_watermark = cfg->output_watermark;
+        limits->default_policy = cfg->engine.policy;
 }

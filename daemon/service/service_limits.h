@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include <cowd/engine.h>
+
 struct cow_config;
 
 /*
@@ -16,14 +18,24 @@ struct cow_config;
  * figure is under 40.
  */
 #define COW_SERVICE_LIMITS_REPLY_OVERHEAD 256u
-/* Largest encoding of one PageEntry or ProcInfo inside its result, rounded up. */
-#define COW_SERVICE_LIMITS_PAGE_ENTRY_BYTES 48u
+/*
+ * Largest encoding of one PageEntry or ProcInfo inside its result, rounded
+ * up. A PageEntry is at most 41 bytes before swap and 49 with `swapped` and a
+ * swap slot (below 2^31: a 5-byte varint).
+ */
+#define COW_SERVICE_LIMITS_PAGE_ENTRY_BYTES 56u
 #define COW_SERVICE_LIMITS_PROC_INFO_BYTES 72u
 /* Processes in one ListProcs reply, whatever the frame size allows. */
 #define COW_SERVICE_LIMITS_LIST_PROCS_MAX 4096u
 /* Upper bound on the encoded size of one MapInfo. */
 #define COW_SERVICE_LIMITS_MAP_INFO_BYTES 40u
 #define COW_SERVICE_LIMITS_LIST_MAPS_MAX 4096u
+/*
+ * Accesses in one trace request. Each costs at most a page of copying, so
+ * this bounds the work of one request; the frame limit may bound it lower
+ * (an access takes 13 bytes on the wire).
+ */
+#define COW_SERVICE_LIMITS_TRACE_MAX 4096u
 
 struct cow_service_limits {
         uint32_t max_frame_bytes;    /* either direction */
@@ -35,6 +47,7 @@ struct cow_service_limits {
         uint32_t max_procs_per_user;
         uint32_t idle_timeout_s;
         uint32_t output_watermark;
+        enum cow_policy default_policy; /* a spawn's POLICY_DEFAULT: the engine's */
 };
 
 /* Derives the limits from cfg, which cow_config_parse() has checked. */

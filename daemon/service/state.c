@@ -86,7 +86,8 @@ fail:
         return r;
 }
 
-int cow_state_load(const char *dir, const struct cow_engine_config *cfg, cow_engine **ret,
+int cow_state_load(const char *dir, const struct cow_engine_config *cfg,
+                   const struct cow_swap_ops *swap_ops, void *swap_ctx, cow_engine **ret,
                    char *err, size_t errlen)
 {
         const char *why = NULL;
@@ -111,7 +112,8 @@ int cow_state_load(const char *dir, const struct cow_engine_config *cfg, cow_eng
                 snprintf(err, errlen, "cannot open %s/%s: %s", dir, COW_STATE_FILE, strerror(-r));
                 return r;
         }
-        r = cow_engine_load(cfg, file_source, f, ret, &why);
+        r = swap_ops ? cow_engine_load_swap(cfg, file_source, f, swap_ops, swap_ctx, ret, &why)
+                     : cow_engine_load(cfg, file_source, f, ret, &why);
         fclose(f);
         if (r < 0)
                 snprintf(err, errlen, "%s/%s: %s", dir, COW_STATE_FILE,

@@ -23,11 +23,14 @@ int cow_state_save(const char *dir, cow_engine *e, uint64_t *ret_bytes, char *er
                    size_t errlen);
 
 /*
- * Loads the checkpoint in dir into a new engine shaped by cfg. Returns 0
- * with *ret set, 1 when dir holds no checkpoint, or a negative errno with a
- * sentence in err (a damaged or misfitting file is never discarded).
+ * Loads the checkpoint in dir into a new engine shaped by cfg. With
+ * swap_ops, the checkpoint's swapped pages are written back through it and
+ * it becomes the engine's swap backend. Returns 0 with *ret set, 1 when dir
+ * holds no checkpoint, or a negative errno with a sentence in err (a damaged
+ * or misfitting file is never discarded).
  */
-int cow_state_load(const char *dir, const struct cow_engine_config *cfg, cow_engine **ret,
+int cow_state_load(const char *dir, const struct cow_engine_config *cfg,
+                   const struct cow_swap_ops *swap_ops, void *swap_ctx, cow_engine **ret,
                    char *err, size_t errlen);
 
 #endif /* COWD_SERVICE_STATE_H */

@@ -175,6 +175,17 @@ int cowc_hello(cowc_conn *c, const char *client_name, struct cowc_server_info *r
                struct cowc_error *err);
 
 int cowc_spawn(cowc_conn *c, const char *name, uint32_t *ret_pid, struct cowc_error *err);
+/* A process with a shape of its own (SpawnRequest fields 2..5); zeros are the daemon's. */
+struct cowc_spawn_args {
+        const char *name;       /* may be NULL */
+        uint64_t max_resident;  /* resident pages it may hold; 0: no limit */
+        uint32_t tlb_entries;   /* 0: the daemon's */
+        uint32_t tlb_ways;      /* with tlb_entries; 0: fully associative */
+        int policy;             /* Cowd__V1__Policy; 0: the daemon's */
+};
+
+int cowc_spawn_args(cowc_conn *c, const struct cowc_spawn_args *args, uint32_t *ret_pid,
+                    struct cowc_error *err);
 int cowc_fork(cowc_conn *c, uint32_t pid, uint32_t *ret_child, struct cowc_error *err);
 int cowc_exit(cowc_conn *c, uint32_t pid, struct cowc_error *err);
 
@@ -203,6 +214,41 @@ int cowc_read(cowc_conn *c, uint32_t pid, uint64_t addr, void *buf, size_t len,
               struct cowc_error *err);
 int cowc_write(cowc_conn *c, uint32_t pid, uint64_t addr, const void *buf, size_t len,
                struct cowc_error *err);
+
+/* ---- traces ----------------------------------------------------------- */
+
+enum cowc_trace_kind {
+        COWC_TRACE_LOAD = 0,   /* a read */
+        COWC_TRACE_STORE = 1,  /* a write (of zeros: a trace carries no values) */
+        COWC_TRACE_MODIFY = 2, /* a read, then a write of the same bytes */
+        COWC_TRACE_INSTR = 3,  /* an instruction fetch: a read */
+};
+
+struct cowc_trace_access {
+        uint64_t addr;
+        uint32_t size; /* 1 byte to one page */
+        enum cowc_trace_kind kind;
+};
+
+/* The daemon's limit on accesses in one trace request. */
+#define COWC_TRACE_MAX 4096
+
+/*
+ * The most accesses one cowc_trace() call may carry on c: COWC_TRACE_MAX,
+ * or fewer when the frame limit (from hello) is small.
+ */
+size_t cowc_trace_batch_max(const cowc_conn *c);
+
+/*
+ * Performs n accesses of process pid in order, in one request. Returns 0
+ * when all were done; a positive code when the daemon refused the batch
+ * (*ret_done = 0) or when access number *ret_done failed (err says why, with
+ * its fault; the accesses before it were done, the ones after it not
+ * tried); or a negative errno (-E2BIG when n exceeds cowc_trace_batch_max),
+ * *ret_done untouched.
+ */
+int cowc_trace(cowc_conn *c, uint32_t pid, const struct cowc_trace_access *acc, size_t n,
+               size_t *ret_done, struct cowc_error *err);
 
 /*
  * The statistics and introspection calls hand over the whole reply; read

@@ -72,8 +72,23 @@ struct cow_fault {
  *   -EOVERFLOW  address plus length overflows the address space
  *   -ENXIO   mprotect/madvise range is not wholly mapped
  *   -EOPNOTSUPP  mapping kind not supported by this engine
+ *   -ENOMEM  also: no free frame and nothing could be evicted (memory and swap full)
+ *   -ENOSPC, -EIO  also: returned as is from the swap backend (struct cow_swap_ops)
  */
 const char *cow_engine_strerror(int err);
+
+/* Page replacement policies, for the whole engine and per process. */
+enum cow_policy {
+        COW_POLICY_CLOCK = 0, /* second chance on accessed bits (the default) */
+        COW_POLICY_FIFO = 1,  /* the page loaded longest ago */
+        COW_POLICY_LRU = 2,   /* the page used longest ago */
+};
+
+/* "clock", "fifo", "lru"; NULL for a value that is not a policy. */
+const char *cow_policy_name(enum cow_policy p);
+
+/* Parses a policy name as cow_policy_name() spells it: 0 or -EINVAL. */
+int cow_policy_parse(const char *name, enum cow_policy *ret);
 
 struct cow_engine_config {
         uint64_t mem_bytes;         /* simulated physical memory; default 256 MiB */
@@ -83,6 +98,11 @@ struct cow_engine_config {
         uint32_t max_procs;         /* live processes; default 4096 */
         uint32_t max_maps_per_proc; /* mappings per process; default 65530 */
         uint64_t max_pt_bytes;      /* page-table memory, all processes; default 1 GiB */
+        uint64_t swap_slots;        /* pages of swap, < 2^31; 0 = no swap (default) */
+        enum cow_policy policy;     /* global replacement policy; default COW_POLICY_CLOCK */
+        uint64_t seed;              /* any randomness in the engine derives from it; default 1 */
+        bool oom_kill;              /* kill the largest process when memory and swap are
+                                     * full, rather than fail the access; default false */
 };
 
 /* Fills *cfg with the defaults above. */
@@ -96,6 +116,27 @@ int cow_engine_config_check(const struct cow_engine_config *cfg, const char **re
  * large simulated memory costs nothing until frames are touched.
  */
 int cow_engine_new(const struct cow_engine_config *cfg, cow_engine **ret);
+
+/*
+ * The swap backend. The engine does no I/O: it hands whole pages (len = page
+ * size) to these callbacks. Each returns 0 or a negative errno (-ENOSPC,
+ * -EIO, ...), which the engine returns typed from the access that needed it.
+ */
+struct cow_swap_ops {
+        int (*write)(void *ctx, uint64_t slot, const void *page, size_t len);
+        int (*read)(void *ctx, uint64_t slot, void *page, size_t len);
+};
+
+/*
+ * Gives the engine its swap backend, needed before any eviction when
+ * swap_slots > 0 (without one, memory full is -ENOMEM). Also after
+ * cow_engine_load(). ops and ctx must outlive the engine (or the next call).
+ *
+ * A backend error during swap-out leaves the page resident and the operation
+ * that needed the frame fails with that errno, changing nothing. During
+ * swap-in the access fails with it and the page stays swapped, data intact.
+ */
+void cow_engine_set_swap(cow_engine *e, const struct cow_swap_ops *ops, void *ctx);
 
 /* Frees the engine and everything in it. Accepts NULL. */
 void cow_engine_free(cow_engine *e);
@@ -114,7 +155,29 @@ uint32_t cow_engine_page_size(const cow_engine *e);
 int cow_engine_spawn(cow_engine *e, const char *name, uint32_t owner, cow_pid *ret_pid);
 
 /*
- * Forks pid. Private writable pages become copy-on-write in both; shared
+ * Spawning with a shape of its own, for replays.
+ *
+ * max_resident limits the pages (real frames and zero-page mappings) this
+ * process's page table holds present. At the limit, a fault that needs a
+ * frame for it first evicts one of its own resident pages, chosen by policy
+ * (local replacement, like a memory cgroup's limit): a zero-page mapping is
+ * simply dropped; an anonymous page goes to swap, so with swap_slots = 0 that
+ * access fails with -ENOMEM. Pages of shared mappings are never evicted.
+ */
+struct cow_spawn_args {
+        const char *name;       /* may be NULL */
+        uint32_t owner;
+        uint64_t max_resident;  /* resident pages this process may hold; 0 = no limit */
+        uint32_t tlb_entries;   /* 0 = the engine's */
+        uint32_t tlb_ways;      /* with tlb_entries: 0 = fully associative */
+        enum cow_policy policy; /* used when this process's own limit forces an eviction */
+};
+
+/* cow_engine_spawn() with args; -EINVAL for a bad TLB shape or policy. */
+int cow_engine_spawn_args(cow_engine *e, const struct cow_spawn_args *args, cow_pid *ret_pid);
+
+/*
+ * Forks pid. The child copies the limit, TLB shape and policy. Private writable pages become copy-on-write in both; shared
  * mappings stay shared; read-only pages are shared. Costs the same whatever
  * the process's size: page-table nodes are shared and copied on demand.
  */
@@ -219,6 +282,10 @@ struct cow_proc_stats {
         uint64_t tlb_hits;
         uint64_t tlb_misses;
         uint64_t pt_bytes;        /* bytes of page-table nodes this process reaches */
+        uint64_t faults_major;    /* faults served by reading the page from swap */
+        uint64_t faults_first_touch; /* faults on a page with no page-table entry at all */
+        uint64_t swapped_pages;   /* entries of its page table that are swap entries */
+        uint64_t max_resident;    /* its limit; 0 = none */
 };
 
 int cow_engine_proc_stats(cow_engine *e, cow_pid pid, struct cow_proc_stats *ret);
@@ -242,6 +309,14 @@ struct cow_sys_stats {
         uint64_t tlb_hits;         /* over all processes, living and exited */
         uint64_t tlb_misses;
         uint32_t frame_meta_bytes; /* metadata bytes per frame */
+        uint64_t swap_slots_total;
+        uint64_t swap_slots_used;  /* slots holding a page some entry or the swap cache needs */
+        uint64_t swap_ins;         /* pages read from swap */
+        uint64_t swap_outs;        /* pages written to swap */
+        uint64_t evictions;        /* frames taken back from their mappers */
+        uint64_t swap_cache_hits;  /* swap faults that found the page still in memory */
+        uint64_t oom_kills;
+        uint64_t swap_errors;      /* backend calls that failed */
 };
 
 void cow_engine_sys_stats(cow_engine *e, struct cow_sys_stats *ret);
@@ -254,6 +329,7 @@ enum {
         COW_PAGE_ZERO = 1u << 4,     /* mapped to the zero page */
         COW_PAGE_IN_TLB = 1u << 5,   /* the process's TLB holds this page */
         COW_PAGE_SHARED = 1u << 6,   /* inside a MAP_SHARED mapping */
+        COW_PAGE_SWAPPED = 1u << 7,  /* not present: its data is in swap slot swap_slot */
 };
 
 struct cow_page_info {
@@ -263,6 +339,7 @@ struct cow_page_info {
                            * mapping of it, all processes together); 0 when absent */
         uint32_t flags;   /* COW_PAGE_* */
         uint32_t prot;    /* the mapping's protection */
+        uint64_t swap_slot; /* with COW_PAGE_SWAPPED */
 };
 
 /*
@@ -280,6 +357,12 @@ int cow_engine_page_map(cow_engine *e, cow_pid pid, uint64_t addr, size_t npages
  * it walks everything.
  */
 int cow_engine_verify(cow_engine *e, char *msg, size_t msglen);
+
+/*
+ * Writes into out[0..cap-1] the pids the OOM killer ended since the last call,
+ * oldest first, and forgets them. Returns how many were written.
+ */
+int cow_engine_oom_victims(cow_engine *e, cow_pid *out, size_t cap);
 
 /* ---- checkpoints ----------------------------------------------------- */
 
@@ -309,6 +392,18 @@ int cow_engine_save(cow_engine *e, cow_sink_fn sink, void *ctx);
  */
 int cow_engine_load(const struct cow_engine_config *cfg, cow_source_fn source, void *ctx,
                     cow_engine **ret, const char **ret_why);
+
+/*
+ * cow_engine_save() of an engine using swap also reads every swapped page
+ * through its backend into the checkpoint (a read error is returned and
+ * nothing is written past it). cow_engine_load_swap() restores such a
+ * checkpoint, writing those pages back through ops/swap_ctx (which become the
+ * new engine's backend, as by cow_engine_set_swap()). cow_engine_load() with
+ * swap pages in the checkpoint fails with -EINVAL ("needs a swap backend").
+ */
+int cow_engine_load_swap(const struct cow_engine_config *cfg, cow_source_fn source, void *ctx,
+                         const struct cow_swap_ops *ops, void *swap_ctx, cow_engine **ret,
+                         const char **ret_why);
 
 #ifdef __cplusplus
 }

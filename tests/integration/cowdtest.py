@@ -207,7 +207,10 @@ class Wire:
         ((name, fields),) = op.items()
         getattr(req, name).SetInParent()
         for k, v in (fields or {}).items():
-            setattr(getattr(req, name), k, v)
+            if isinstance(v, list):
+                getattr(getattr(req, name), k).extend(v)
+            else:
+                setattr(getattr(req, name), k, v)
         rid = self.send(req)
         resp = self.recv()
         assert resp is not None, "daemon closed the connection during %s" % name

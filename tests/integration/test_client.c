@@ -4,6 +4,7 @@
  * its success and its error codes. Run under with_daemon.py, which starts cowd
  * with a small memory (--memory 1M: 256 frames) and sets $COWD_SOCKET.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -104,6 +105,24 @@ static void test_spawn_fork_exit(void **state)
         assert_int_equal(cowc_exit(conn, child, &err), COWD__V1__CODE__NOT_FOUND);
         assert_int_equal(cowc_exit(conn, a, &err), 0);
         assert_int_equal(cowc_exit(conn, b, &err), 0);
+}
+
+/* A spawn's own shape is checked before the engine is asked. */
+static void test_spawn_args_are_checked(void **state)
+{
+        (void)state;
+        struct cowc_error err;
+        uint32_t pid = 0;
+        struct cowc_spawn_args bad_policy = { .name = "p", .policy = 9 };
+        struct cowc_spawn_args ways_alone = { .name = "w", .tlb_ways = 4 };
+
+        assert_int_equal(cowc_spawn_args(conn, &bad_policy, &pid, &err),
+                         COWD__V1__CODE__INVALID_ARGUMENT);
+        assert_non_null(strstr(err.message, "unknown policy"));
+        assert_int_equal(cowc_spawn_args(conn, &ways_alone, &pid, &err),
+                         COWD__V1__CODE__INVALID_ARGUMENT);
+        assert_non_null(strstr(err.message, "tlb_ways needs tlb_entries"));
+        assert_int_equal(pid, 0);
 }
 
 static void test_mmap_errors(void **state)
@@ -320,6 +339,117 @@ static void test_page_map_limit(void **state)
         assert_int_equal(cowc_exit(conn, pid, &err), 0);
 }
 
+static void proc_faults(uint32_t pid, uint64_t *zero_map, uint64_t *zero_fill, uint64_t *segv)
+{
+        Cowd__V1__Response *r = NULL;
+        struct cowc_error err;
+        assert_int_equal(cowc_proc_stats(conn, pid, &r, &err), 0);
+        *zero_map = r->proc_stats->faults_zero_map;
+        *zero_fill = r->proc_stats->faults_zero_fill;
+        *segv = r->proc_stats->faults_segv;
+        cowc_response_free(r);
+}
+
+/*
+ * A trace runs its accesses in order as reads and writes would, and stops at
+ * the first that fails: the reply says how many were done and why the next
+ * failed, and the ones after it were not tried.
+ */
+static void test_trace_runs_in_order_and_stops_at_the_first_fault(void **state)
+{
+        (void)state;
+        struct cowc_error err;
+        uint32_t pid = spawn("trace");
+        uint64_t addr = map(pid, 5 * PAGE, 3, false);
+        uint64_t zmap, zfill, segv;
+        size_t done = 99;
+        char buf[8];
+
+        assert_int_equal(cowc_mprotect(conn, pid, addr + 4 * PAGE, PAGE, 1, &err), 0);
+        const struct cowc_trace_access acc[] = {
+                { addr + 0 * PAGE + 8, 8, COWC_TRACE_STORE },  /* zero fill */
+                { addr + 1 * PAGE, 4, COWC_TRACE_LOAD },       /* zero map */
+                { addr + 2 * PAGE, 4, COWC_TRACE_MODIFY },     /* zero map, then zero fill */
+                { addr + 3 * PAGE - 2, 4, COWC_TRACE_INSTR },  /* crosses into page 3: zero map */
+                { addr + 4 * PAGE + 1, 1, COWC_TRACE_STORE },  /* read-only: SEGV_ACCERR */
+                { addr + 4 * PAGE, 1, COWC_TRACE_LOAD },       /* never tried */
+        };
+        assert_int_equal(cowc_trace(conn, pid, acc, 6, &done, &err),
+                         COWD__V1__CODE__FAILED_PRECONDITION);
+        assert_int_equal(done, 4);
+        assert_int_equal(err.fault, COWD__V1__FAULT_KIND__SEGV_ACCERR);
+        assert_int_equal(err.fault_addr, addr + 4 * PAGE + 1);
+        assert_non_null(strstr(err.message, "access 4"));
+        proc_faults(pid, &zmap, &zfill, &segv);
+        assert_int_equal(zfill, 2);
+        assert_int_equal(zmap, 3);
+        assert_int_equal(segv, 1);
+
+        /* All of a batch done: 0, and done counts every access. */
+        assert_int_equal(cowc_trace(conn, pid, acc, 4, &done, &err), 0);
+        assert_int_equal(done, 4);
+
+        /* A modify keeps the bytes; a store writes zeros. */
+        assert_int_equal(cowc_write(conn, pid, addr + 2 * PAGE, "keep", 4, &err), 0);
+        assert_int_equal(cowc_write(conn, pid, addr + 8, "gone", 4, &err), 0);
+        assert_int_equal(cowc_trace(conn, pid, acc, 3, &done, &err), 0);
+        assert_int_equal(cowc_read(conn, pid, addr + 2 * PAGE, buf, 4, &err), 0);
+        assert_memory_equal(buf, "keep", 4);
+        assert_int_equal(cowc_read(conn, pid, addr + 8, buf, 4, &err), 0);
+        assert_memory_equal(buf, "\0\0\0\0", 4);
+
+        /* A bad access refuses the whole batch before any of it runs. */
+        proc_faults(pid, &zmap, &zfill, &segv);
+        const struct cowc_trace_access bad[] = {
+                { addr + 4 * PAGE + 1, 1, COWC_TRACE_STORE },
+                { addr, PAGE + 1, COWC_TRACE_LOAD },
+        };
+        done = 99;
+        assert_int_equal(cowc_trace(conn, pid, bad, 2, &done, &err),
+                         COWD__V1__CODE__INVALID_ARGUMENT);
+        assert_int_equal(done, 0);
+        assert_non_null(strstr(err.message, "access 1 has size 4097"));
+        const struct cowc_trace_access badkind[] = { { addr, 1, (enum cowc_trace_kind)7 } };
+        assert_int_equal(cowc_trace(conn, pid, badkind, 1, &done, &err),
+                         COWD__V1__CODE__INVALID_ARGUMENT);
+        uint64_t segv_before = segv;
+        proc_faults(pid, &zmap, &zfill, &segv);
+        assert_int_equal(segv, segv_before);
+
+        /* Beyond the per-request limit: refused locally, before anything is sent. */
+        assert_true(cowc_trace_batch_max(conn) <= COWC_TRACE_MAX);
+        assert_int_equal(cowc_trace(conn, pid, acc, cowc_trace_batch_max(conn) + 1, &done, &err),
+                         -E2BIG);
+        assert_int_equal(cowc_trace(conn, 999999, acc, 1, &done, &err),
+                         COWD__V1__CODE__NOT_FOUND);
+        assert_int_equal(cowc_exit(conn, pid, &err), 0);
+}
+
+/* Out of frames inside a batch: RESOURCE_EXHAUSTED for that access, the earlier ones kept. */
+static void test_trace_out_of_memory_reports_the_access(void **state)
+{
+        (void)state;
+        struct cowc_error err;
+        uint32_t pid = spawn("trace-oom");
+        uint64_t len = (FRAMES + 8) * (uint64_t)PAGE;
+        uint64_t addr = map(pid, len, 3, false);
+        uint64_t free_frames = FRAMES - frames_used();
+        struct cowc_trace_access *acc = calloc(FRAMES + 8, sizeof(*acc));
+        size_t done = 0;
+
+        assert_non_null(acc);
+        for (size_t i = 0; i < FRAMES + 8; i++)
+                acc[i] = (struct cowc_trace_access){ addr + i * PAGE, 1, COWC_TRACE_STORE };
+        assert_int_equal(cowc_trace(conn, pid, acc, FRAMES + 8, &done, &err),
+                         COWD__V1__CODE__RESOURCE_EXHAUSTED);
+        assert_int_equal(done, free_frames);
+        assert_int_equal(err.fault, 0);
+        assert_non_null(strstr(err.message, "trace pid"));
+        assert_int_equal(frames_used(), FRAMES);
+        assert_int_equal(cowc_exit(conn, pid, &err), 0);
+        free(acc);
+}
+
 static void test_pipelined_replies_in_order(void **state)
 {
         (void)state;
@@ -375,6 +505,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_hello),
                 cmocka_unit_test(test_spawn_fork_exit),
+                cmocka_unit_test(test_spawn_args_are_checked),
                 cmocka_unit_test(test_mmap_errors),
                 cmocka_unit_test(test_read_write_faults),
                 cmocka_unit_test(test_copy_on_write_and_stats),
@@ -382,6 +513,8 @@ int main(void)
                 cmocka_unit_test(test_out_of_memory_changes_nothing),
                 cmocka_unit_test(test_list_maps),
                 cmocka_unit_test(test_page_map_limit),
+                cmocka_unit_test(test_trace_runs_in_order_and_stops_at_the_first_fault),
+                cmocka_unit_test(test_trace_out_of_memory_reports_the_access),
                 cmocka_unit_test(test_pipelined_replies_in_order),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

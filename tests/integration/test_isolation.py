@@ -32,6 +32,7 @@ INTRUDER = textwrap.dedent("""
         "proc_stats": {"pid": pid},
         "page_map": {"pid": pid, "addr": addr, "length": 4096},
         "list_maps": {"pid": pid},
+        "trace": {"pid": pid, "addrs": [addr], "sizes": [4], "kinds": [1]},
     }
     for name, fields in ops.items():
         print(name, cowdtest.code_name(w.call(**{name: fields})))
@@ -62,7 +63,7 @@ class Isolation(unittest.TestCase):
             self.assertEqual(out.returncode, 0, out.stderr)
             seen = dict(line.split() for line in out.stdout.splitlines())
             for op in ("read", "write", "fork", "exit", "mmap", "munmap", "mprotect",
-                       "madvise", "proc_stats", "page_map", "list_maps"):
+                       "madvise", "proc_stats", "page_map", "list_maps", "trace"):
                 self.assertEqual(seen.get(op), "PERMISSION_DENIED", "%s: %s" % (op, seen))
             # The intruder may still use processes of its own.
             self.assertEqual(seen.get("own_spawn"), "OK")

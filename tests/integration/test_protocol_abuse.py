@@ -117,6 +117,31 @@ class ProtocolAbuse(unittest.TestCase):
         w.call(exit={"pid": pid})
         w.close()
 
+    def test_trace_over_its_limits_does_nothing(self):
+        w = self.daemon.connect()
+        pid = w.call(spawn={}).spawn.pid
+        addr = w.call(mmap={"pid": pid, "length": 1 << 20, "prot": 3}).mmap.addr
+        # The arrays must agree in length.
+        resp = w.call(trace={"pid": pid, "addrs": [addr, addr], "sizes": [1], "kinds": [1, 1]})
+        self.assertEqual(code_name(resp), "INVALID_ARGUMENT")
+        self.assertIn("differ in length", resp.status.message)
+        # 4097 accesses: one more than a request may carry.
+        n = 4097
+        resp = w.call(trace={"pid": pid, "addrs": [addr + 4096 * (i % 256) for i in range(n)],
+                             "sizes": [1] * n, "kinds": [1] * n})
+        self.assertEqual(code_name(resp), "RESOURCE_EXHAUSTED")
+        self.assertIn("limit of 4096", resp.status.message)
+        # Nothing of the refused batches ran; exactly the limit is served.
+        stats = w.call(proc_stats={"pid": pid}).proc_stats
+        self.assertEqual(stats.faults_zero_fill, 0)
+        resp = w.call(trace={"pid": pid, "addrs": [addr + 4096 * (i % 256) for i in range(n - 1)],
+                             "sizes": [1] * (n - 1), "kinds": [1] * (n - 1)})
+        self.assertEqual(code_name(resp), "OK", resp.status.message)
+        self.assertEqual(resp.trace.done, n - 1)
+        self.assertEqual(w.call(proc_stats={"pid": pid}).proc_stats.faults_zero_fill, 256)
+        w.call(exit={"pid": pid})
+        w.close()
+
     def test_write_to_pid_zero(self):
         w = self.daemon.connect()
         resp = w.call(write={"pid": 0, "addr": 0x10000, "data": b"x"})

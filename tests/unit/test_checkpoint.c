@@ -280,7 +280,7 @@ static void test_foreign_version_and_mismatch_are_refused(void **state)
                 b.p[12 + i] = (uint8_t)(crc >> (8 * i));
         b.pos = 0;
         assert_int_equal(cow_engine_load(&cfg, blob_source, &b, &r, &why), -EPROTONOSUPPORT);
-        b.p[8] = 1;
+        b.p[8] = 2;
         crc = crc32_update(0, b.p, 12);
         for (int i = 0; i < 4; i++)
                 b.p[12 + i] = (uint8_t)(crc >> (8 * i));
