@@ -107,7 +107,10 @@ class Install(unittest.TestCase):
         exe = os.path.join(self.tmp, "client")
         with open(src, "w") as f:
             f.write(PROGRAM)
-        cc = run(["cc", "-Wall", "-Werror", src, "-o", exe] + flags.stdout.split())
+        # A sanitized build installs a sanitized library: its users link the runtimes too.
+        sanitize = (["-fsanitize=address,undefined"]
+                    if os.environ.get("COWD_SANITIZED") == "1" else [])
+        cc = run(["cc", "-Wall", "-Werror"] + sanitize + [src, "-o", exe] + flags.stdout.split())
         self.assertEqual(cc.returncode, 0, cc.stderr)
         libdir = run(["pkg-config", "--variable=libdir", "cowdclient"], env=env).stdout.strip()
         with cowdtest.Daemon() as d:

@@ -8,11 +8,13 @@ starting and is left in place. (Swapped pages are not covered here.)"""
 import os
 import select
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
+import zlib
 
 import cowdtest
 from cowdtest import code_name
@@ -248,6 +250,28 @@ class Restart(unittest.TestCase):
             self.assertEqual(os.path.getsize(path), size, "the checkpoint was touched")
             print("truncated to %d bytes: %s" % (size, [l for l in str(failed.exception)
                                                         .splitlines() if "refusing" in l][0]))
+
+    def test_a_checkpoint_of_another_version_stops_the_start_and_is_kept(self):
+        with self.daemon() as d:
+            w = d.connect()
+            ok(w.call(spawn={"name": "precious"}))
+            w.close()
+        path = os.path.join(self.state, "cowd.checkpoint")
+        data = read_bytes(path)
+        self.assertEqual(data[:8], b"COWDCKPT")
+        # A well-formed header of a later format: version 2, its own checksum right.
+        self.assertEqual(struct.unpack("<I", data[12:16])[0], zlib.crc32(data[:12]))
+        head = data[:8] + struct.pack("<I", 2)
+        forged = head + struct.pack("<I", zlib.crc32(head)) + data[16:]
+        with open(path, "wb") as f:
+            f.write(forged)
+        d = self.daemon()
+        with self.assertRaises(AssertionError) as failed:
+            d.start()
+        d.stop(check=False)
+        self.assertIn("checkpoint format version is not supported", str(failed.exception))
+        self.assertIn("refusing to start", str(failed.exception))
+        self.assertEqual(read_bytes(path), forged, "the checkpoint was touched")
 
     def test_a_damaged_checkpoint_stops_the_start_and_is_kept(self):
         with self.daemon() as d:
