@@ -4,7 +4,8 @@ simulated state and the next start restores it exactly; so does a checkpoint
 taken on demand, even when the daemon is then killed with SIGKILL. A
 checkpoint that cannot be written (a full disk) is a typed error that keeps
 the previous one; a damaged or truncated checkpoint stops the daemon from
-starting and is left in place. (Swapped pages are not covered here.)"""
+starting and is left in place. Swapped pages come back too: the checkpoint
+carries their contents, and the restored daemon writes them to its swap file."""
 import os
 import select
 import shutil
@@ -149,6 +150,61 @@ class Restart(unittest.TestCase):
                              .read.data, b"answer")
             w.close()
 
+    def test_swapped_pages_survive_a_checkpoint_and_sigkill(self):
+        """16 frames and 256 slots of swap, 40 written pages in a fork tree: most
+        pages are in swap, some shared by parent and child, some copied."""
+        pages = 40
+        args = ("--memory", "64K", "--swap-size", "1M")
+        d = cowdtest.Daemon("--state-dir", self.state, *args)
+        d.start()
+        try:
+            w = d.connect()
+            t = ok(w.call(spawn={"name": "big"})).spawn.pid
+            ok(w.call(mmap={"pid": t, "addr": A, "length": (pages + 1) * 4096, "prot": 3}))
+            for i in range(pages):
+                ok(w.call(write={"pid": t, "addr": A + i * 4096, "data": b"page %02d" % i}))
+            ok(w.call(read={"pid": t, "addr": A + pages * 4096, "length": 1}))  # zero page
+            kid = ok(w.call(fork={"pid": t})).fork.child_pid
+            for i in range(0, pages, 4):  # the child's copies, the rest still shared
+                ok(w.call(write={"pid": kid, "addr": A + i * 4096, "data": b"kid  %02d" % i}))
+            before = self.swap_snapshot(w, pages + 1)
+            swapped = sum(e[0] for e in before["pages"][t])
+            self.assertGreater(swapped, pages // 2, "the test should swap most pages")
+            self.assertGreater(before["sys"]["swap_slots_used"], 0)
+            ok(w.call(checkpoint={}))
+            w.close()
+            d.kill()
+        finally:
+            d.stop(check=False)
+
+        with cowdtest.Daemon("--state-dir", self.state, *args) as d:
+            w = d.connect()
+            self.assertEqual(self.swap_snapshot(w, pages + 1), before)
+            for i in range(pages):
+                want_kid = (b"kid  %02d" if i % 4 == 0 else b"page %02d") % i
+                self.assertEqual(ok(w.call(read={"pid": kid, "addr": A + i * 4096,
+                                                 "length": 7})).read.data, want_kid)
+                self.assertEqual(ok(w.call(read={"pid": t, "addr": A + i * 4096,
+                                                 "length": 7})).read.data, b"page %02d" % i)
+            self.assertGreater(ok(w.call(sys_stats={})).sys_stats.swap_ins,
+                               before["sys"]["swap_ins"])
+            w.close()
+
+    def swap_snapshot(self, w, npages):
+        """What a client sees of swap: statistics, and each page's swap slot and sharing."""
+        ss = ok(w.call(sys_stats={})).sys_stats
+        out = {"sys": {f: getattr(ss, f) for f in SYS_FIELDS + (
+            "swap_slots_used", "swap_ins", "swap_outs", "evictions", "swap_cache_hits")},
+            "pages": {}, "stats": {}}
+        for p in ok(w.call(list_procs={})).list_procs.procs:
+            st = ok(w.call(proc_stats={"pid": p.pid})).proc_stats
+            out["stats"][p.pid] = {f: getattr(st, f) for f in STAT_FIELDS + (
+                "faults_major", "swapped_pages")}
+            pm = ok(w.call(page_map={"pid": p.pid, "addr": A, "length": npages * 4096}))
+            out["pages"][p.pid] = [(e.swapped, e.swap_slot, e.present, e.frame, e.cow,
+                                    e.zero, e.sharers) for e in pm.page_map.pages]
+        return out
+
     def test_periodic_checkpoints(self):
         with self.daemon("--checkpoint-interval", "1") as d:
             w = d.connect()
@@ -259,9 +315,10 @@ class Restart(unittest.TestCase):
         path = os.path.join(self.state, "cowd.checkpoint")
         data = read_bytes(path)
         self.assertEqual(data[:8], b"COWDCKPT")
-        # A well-formed header of a later format: version 2, its own checksum right.
+        # A well-formed header of a later format than this daemon's, its checksum right.
         self.assertEqual(struct.unpack("<I", data[12:16])[0], zlib.crc32(data[:12]))
-        head = data[:8] + struct.pack("<I", 2)
+        version = struct.unpack("<I", data[8:12])[0]
+        head = data[:8] + struct.pack("<I", version + 1)
         forged = head + struct.pack("<I", zlib.crc32(head)) + data[16:]
         with open(path, "wb") as f:
             f.write(forged)
