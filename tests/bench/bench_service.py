@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 
+ROUNDS = 2
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
@@ -96,14 +98,21 @@ def bench_redis(cowctl, seconds, quick):
             for pipeline in (1, 16):
                 for op, test in (("write", "set"), ("read", "get")):
                     n = (100000 if quick else 400000) * (4 if pipeline > 1 else 1)
-                    r = redis_run(port, test, pipeline, n)
-                    rep = cowctl_bench(cowctl, d.socket_path, op, "-s", "4096", "-c", "50",
-                                       "-P", str(pipeline), "-d", str(seconds),
-                                       "--warmup", "0.5")
-                    if rep["errors"]:
-                        raise SystemExit("cowd bench had errors: %s" % rep["errors_by_code"])
-                    rows.append((op, test, pipeline, rep["ops_per_sec"], r,
-                                 rep["latency_us"]["all"]["p99"]))
+                    # Alternated, best of ROUNDS each: a machine shared with other work
+                    # slows whichever runs at the wrong moment.
+                    best_r, best = 0, None
+                    for _ in range(ROUNDS):
+                        best_r = max(best_r, redis_run(port, test, pipeline, n))
+                        rep = cowctl_bench(cowctl, d.socket_path, op, "-s", "4096", "-c", "50",
+                                           "-P", str(pipeline), "-d", str(seconds),
+                                           "--warmup", "0.5")
+                        if rep["errors"]:
+                            raise SystemExit("cowd bench had errors: %s"
+                                             % rep["errors_by_code"])
+                        if not best or rep["ops_per_sec"] > best["ops_per_sec"]:
+                            best = rep
+                    rows.append((op, test, pipeline, best["ops_per_sec"], best_r,
+                                 best["latency_us"]["all"]["p99"]))
     finally:
         redis.terminate()
         redis.wait(timeout=10)
@@ -156,20 +165,34 @@ def bench_scale(cowctl, seconds, quick):
     counts = [1, 10, 100, 1000, 10000]
     raise_nofile(2 * max(counts) + 1024)
     rows = []
-    with cowdtest.Daemon("--max-connections", "10100", "--max-processes", "10100") as d:
-        for c in counts:
+    limits = ("--max-connections", "10100", "--max-processes", "10100")
+    for c in counts:
+        # A fresh daemon for the idle figure: memory a busier run freed stays resident.
+        per = None
+        if c >= 100:
+            with cowdtest.Daemon(*limits) as d:
+                per = idle_connection_bytes(d, c)
+        with cowdtest.Daemon(*limits) as d:
             rep = cowctl_bench(cowctl, d.socket_path, "read", "-s", "4096", "-c", str(c),
                                "--proc-size", "16K", "-d", str(seconds), "--warmup", "0.5")
-            rows.append([c, rep["ops_per_sec"], rep["latency_us"]["all"]["p99"],
-                         rep["errors"], rep["connections_lost"]])
-        for row in rows:
-            row.append(idle_connection_bytes(d, row[0]) if row[0] >= 100 else None)
+        rows.append([c, rep["ops_per_sec"], rep["latency_us"]["all"]["p99"],
+                     rep["errors"], rep["connections_lost"], per])
+    # Closed-loop, every connection waits for its answer: the p99 above is the connection count
+    # over the throughput (Little's law). Open-loop at a rate the daemon carries shows what one
+    # request waits for with 10,000 connections open.
+    with cowdtest.Daemon(*limits) as d:
+        capped = cowctl_bench(cowctl, d.socket_path, "read", "-s", "4096", "-c", "10000",
+                              "--proc-size", "16K", "-d", str(seconds), "--warmup", "0.5",
+                              "--rate", "20000")
     print("scale: 4 KiB reads, -P 1, one process per connection")
     print("%12s %14s %12s %8s %22s" % ("connections", "ops/s", "p99", "errors",
                                        "daemon bytes per idle"))
     for c, ops, p99, err, lost, per in rows:
         print("%12d %14.0f %9.2f ms %8d %22s" % (c, ops, p99 / 1000, err + lost,
                                                  "%.0f" % per if per is not None else "-"))
+    print("%12s %14.0f %9.2f ms %8d   (--rate 20000: open loop)" % (
+        "10000", capped["ops_per_sec"], capped["latency_us"]["all"]["p99"] / 1000,
+        capped["errors"] + capped["connections_lost"]))
     print()
     return rows
 
