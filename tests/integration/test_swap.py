@@ -75,6 +75,13 @@ class Pressure(unittest.TestCase):
                 self.assertEqual(len(swapped), ps.swapped_pages)
                 self.assertTrue(all(not p.present for p in swapped))
                 self.assertEqual(len({p.swap_slot for p in swapped}), len(swapped))
+                # cowctl pagemap shows each swapped page with its slot.
+                out = subprocess.run([os.environ["COWCTL_BIN"], "-s", d.socket_path, "pagemap",
+                                      str(pid)], capture_output=True, text=True, timeout=60)
+                self.assertEqual(out.returncode, 0, out.stderr)
+                rows = [line.split("\t") for line in out.stdout.splitlines()[1:]]
+                shown = {int(r[0], 16): r[2] for r in rows if r[4] == "swapped"}
+                self.assertEqual(shown, {p.addr: "swap:%d" % p.swap_slot for p in swapped})
                 w.close()
             # A clean stop saved the swapped pages too; they come back after the restart.
             with cowdtest.Daemon(*args) as d:
