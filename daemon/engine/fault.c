@@ -342,13 +342,22 @@ static void set_pinned(struct cow_engine *e, struct cow_proc *p, uint64_t lo, ui
         }
 }
 
-/* Marks (or clears) the frames the pages [lo, hi) of p hold or will find in the swap cache. */
+/*
+ * Marks (or clears) the frames the pages [lo, hi) of p keep through the
+ * access: those they hold or will find in the swap cache, but not the
+ * originals a write copies (once copied, those may go).
+ */
 static void mark_range(struct cow_engine *e, struct cow_proc *p, uint64_t lo, uint64_t hi,
-                       bool mark)
+                       bool write, bool mark)
 {
         for (uint64_t vpn = lo; vpn < hi; vpn++) {
                 unsigned state;
                 uint64_t pte = pt_lookup(&e->pt, p->root, vpn, &state);
+                if (mark && write && pte_has_frame(pte)) {
+                        const struct vma *v = vma_find(&p->vmas, vpn << e->frames.page_shift);
+                        if (v && !v->shared && page_needs(e, p, v, vpn, true).frames > 0)
+                                continue;
+                }
                 uint32_t pfn = pte_has_frame(pte) ? pte_pfn(pte) :
                                pte_is_swap(pte) ? swap_cached(&e->swap, pte_swap_slot(pte)) : 0;
                 if (pfn == 0)
@@ -367,14 +376,14 @@ static void mark_range(struct cow_engine *e, struct cow_proc *p, uint64_t lo, ui
  * request that memory and swap cannot serve fails before anything changes.
  */
 static bool room_possible(struct cow_engine *e, struct cow_proc *p, uint64_t lo, uint64_t hi,
-                          uint64_t need)
+                          bool write, uint64_t need)
 {
         uint64_t have = frames_free_count(&e->frames);
         if (need <= have)
                 return true;
         if (!e->swap.ops)
                 return false;
-        mark_range(e, p, lo, hi, true);
+        mark_range(e, p, lo, hi, write, true);
         uint64_t clean = 0, dirty = 0;
         for (uint32_t pfn = 1; pfn <= e->frames.hwm; pfn++) {
                 const struct frame *fr = &e->frames.meta[pfn];
@@ -386,7 +395,7 @@ static bool room_possible(struct cow_engine *e, struct cow_proc *p, uint64_t lo,
                 else
                         dirty++;
         }
-        mark_range(e, p, lo, hi, false);
+        mark_range(e, p, lo, hi, write, false);
         /* Clean frames go without a slot; each dirty one takes a free slot. (A
          * slot only the swap cache holds can be taken too, but that makes its
          * clean frame dirty: no more frames come free that way.) */
@@ -469,7 +478,8 @@ int fault_access(struct cow_engine *e, struct cow_proc *p, uint64_t addr, uint8_
                 return r;
         if (need > frames_free_count(&e->frames) || swapins || p->max_resident) {
                 if (!e->cfg.oom_kill && !p->max_resident &&
-                    !room_possible(e, p, engine_vpn(e, addr), engine_vpn(e, end - 1) + 1, need))
+                    !room_possible(e, p, engine_vpn(e, addr), engine_vpn(e, end - 1) + 1, write,
+                                   need))
                         return -ENOMEM;
                 return access_paged(e, p, addr, buf, end, write);
         }
