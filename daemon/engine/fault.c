@@ -384,8 +384,14 @@ static bool room_possible(struct cow_engine *e, struct cow_proc *p, uint64_t lo,
         if (!e->swap.ops)
                 return false;
         mark_range(e, p, lo, hi, write, true);
-        uint64_t clean = 0, dirty = 0;
-        for (uint32_t pfn = 1; pfn <= e->frames.hwm; pfn++) {
+        /* Clean frames go without a slot; each dirty one takes a free slot. (A
+         * slot only the swap cache holds can be taken too, but that makes its
+         * clean frame dirty: no more frames come free that way.) The scan
+         * stops as soon as there is enough, so under steady pressure (one page
+         * short, most frames evictable) it costs a few frames, not all. */
+        uint64_t clean = 0, dirty = 0, slots = (uint64_t)(e->swap.nslots - e->swap.used);
+        bool enough = false;
+        for (uint32_t pfn = 1; pfn <= e->frames.hwm && !enough; pfn++) {
                 const struct frame *fr = &e->frames.meta[pfn];
                 if (fr->refs == 0 || !(fr->flags & FRAME_ANON) ||
                     (fr->flags & (FRAME_OBJECT | FRAME_PINNED)))
@@ -394,13 +400,10 @@ static bool room_possible(struct cow_engine *e, struct cow_proc *p, uint64_t lo,
                         clean++;
                 else
                         dirty++;
+                enough = need <= have + clean + (dirty < slots ? dirty : slots);
         }
         mark_range(e, p, lo, hi, write, false);
-        /* Clean frames go without a slot; each dirty one takes a free slot. (A
-         * slot only the swap cache holds can be taken too, but that makes its
-         * clean frame dirty: no more frames come free that way.) */
-        uint64_t slots = (uint64_t)(e->swap.nslots - e->swap.used);
-        return need <= have + clean + (dirty < slots ? dirty : slots);
+        return enough;
 }
 
 /*
