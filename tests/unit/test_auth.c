@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -128,8 +129,14 @@ static char *temp_file(const char *text, mode_t mode)
 {
         static char dir[] = "/tmp/cowd-auth-XXXXXX";
         static char path[sizeof(dir) + 16];
+        static bool made;
 
-        if (!strchr(dir, 'X') || mkdtemp(dir)) {
+        /*
+         * Made once. (Asking "does the name still hold an X?" instead failed
+         * whenever mkdtemp's random letters included one: the second call
+         * then passed mkdtemp a template that no longer ended in XXXXXX.)
+         */
+        if (made || (made = mkdtemp(dir) != NULL)) {
                 snprintf(path, sizeof(path), "%s/tokens", dir);
                 unlink(path);
                 int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
