@@ -114,15 +114,19 @@ static int cmd_pagemap_exec(struct cmd_ctx *ctx, int argc, char **argv, struct v
         }
         for (size_t i = 0; i < pages.n; i++) {
                 const struct page *p = &pages.pages[i];
-                char prot[3], flags[96];
-                /* Only resident pages are interesting unless asked: a 1G mapping is 262144 rows. */
-                if (!p->present && !opts[0].seen && n < 2)
+                char prot[3], flags[96], slot[32];
+                /*
+                 * Only pages with data are interesting unless asked (a 1G mapping
+                 * is 262144 rows): resident ones, and swapped ones.
+                 */
+                if (!p->present && !p->swapped && !opts[0].seen && n < 2)
                         continue;
+                snprintf(slot, sizeof(slot), "swap:%llu", (unsigned long long)p->swap_slot);
                 if ((r = table_add_hex(t, p->addr)) < 0 ||
                     (r = table_add_str(t, args_prot_string(p->prot, prot))) < 0 ||
                     (r = p->present ? (p->zero ? table_add_str(t, "zero")
                                                : table_add_u64(t, p->frame))
-                                    : table_add_str(t, "-")) < 0 ||
+                                    : table_add_str(t, p->swapped ? slot : "-")) < 0 ||
                     (r = table_add_u64(t, p->sharers)) < 0 ||
                     (r = table_add_str(t, page_flags(p, flags, sizeof(flags)))) < 0)
                         goto out;
@@ -132,17 +136,18 @@ static int cmd_pagemap_exec(struct cmd_ctx *ctx, int argc, char **argv, struct v
                 json_t *arr = json_array();
                 for (size_t i = 0; arr && i < pages.n; i++) {
                         const struct page *p = &pages.pages[i];
-                        if (!p->present && !opts[0].seen && n < 2)
+                        if (!p->present && !p->swapped && !opts[0].seen && n < 2)
                                 continue;
                         json_array_append_new(
-                                arr, json_pack("{sI sb sb sI sb sb sb sI sb sI sb}", "addr",
+                                arr, json_pack("{sI sb sb sI sb sb sb sI sb sI sb sb sI}", "addr",
                                                (json_int_t)p->addr, "mapped", p->mapped,
                                                "present", p->present, "frame",
                                                (json_int_t)p->frame, "writable", p->writable,
                                                "cow", p->cow, "zero", p->zero, "sharers",
                                                (json_int_t)p->sharers, "in_tlb", p->in_tlb,
                                                "prot", (json_int_t)p->prot, "shared",
-                                               p->shared));
+                                               p->shared, "swapped", p->swapped, "swap_slot",
+                                               (json_int_t)p->swap_slot));
                 }
                 out_json(arr, ctx->out);
         } else if (!ctx->quiet) {

@@ -37,6 +37,8 @@ static int page_list_add(struct page_list *l, const Cowd__V1__PageEntry *e)
                 .zero = e->zero,
                 .in_tlb = e->in_tlb,
                 .shared = e->shared,
+                .swapped = e->swapped,
+                .swap_slot = e->swap_slot,
         };
         return 0;
 }
@@ -53,6 +55,7 @@ const char *page_flags(const struct page *p, char *buf, size_t len)
                 { offsetof(struct page, zero), "zero" },
                 { offsetof(struct page, shared), "shared" },
                 { offsetof(struct page, in_tlb), "tlb" },
+                { offsetof(struct page, swapped), "swapped" },
         };
         size_t o = 0;
         buf[0] = '\0';

@@ -18,6 +18,8 @@ struct page {
         uint32_t sharers;
         uint32_t prot;
         bool mapped, present, writable, cow, zero, in_tlb, shared;
+        bool swapped;       /* not present: its data is in swap slot swap_slot */
+        uint64_t swap_slot;
 };
 
 struct page_list {

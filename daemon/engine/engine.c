@@ -29,9 +29,9 @@ const char *cow_engine_strerror(int err)
         case EFAULT:
                 return "segmentation fault";
         case ENOMEM:
-                return "out of memory: no free physical frame";
+                return "out of memory: no free physical frame and nothing to evict";
         case ENOSPC:
-                return "no free virtual address range of that size";
+                return "no free virtual address range of that size, or no space in swap";
         case EAGAIN:
                 return "process limit reached";
         case EMLINK:
@@ -42,6 +42,8 @@ const char *cow_engine_strerror(int err)
                 return "address range overflows the address space";
         case ENXIO:
                 return "range is not wholly mapped";
+        case EIO:
+                return "swap backend I/O error";
         case EOPNOTSUPP:
                 return "mapping kind not supported";
         default:

@@ -343,6 +343,70 @@ static void set_pinned(struct cow_engine *e, struct cow_proc *p, uint64_t lo, ui
 }
 
 /*
+ * Marks (or clears) the frames the pages [lo, hi) of p keep through the
+ * access: those they hold or will find in the swap cache, but not the
+ * originals a write copies (once copied, those may go).
+ */
+static void mark_range(struct cow_engine *e, struct cow_proc *p, uint64_t lo, uint64_t hi,
+                       bool write, bool mark)
+{
+        for (uint64_t vpn = lo; vpn < hi; vpn++) {
+                unsigned state;
+                uint64_t pte = pt_lookup(&e->pt, p->root, vpn, &state);
+                if (mark && write && pte_has_frame(pte)) {
+                        const struct vma *v = vma_find(&p->vmas, vpn << e->frames.page_shift);
+                        if (v && !v->shared && page_needs(e, p, v, vpn, true).frames > 0)
+                                continue;
+                }
+                uint32_t pfn = pte_has_frame(pte) ? pte_pfn(pte) :
+                               pte_is_swap(pte) ? swap_cached(&e->swap, pte_swap_slot(pte)) : 0;
+                if (pfn == 0)
+                        continue;
+                if (mark)
+                        e->frames.meta[pfn].flags |= FRAME_PINNED;
+                else
+                        e->frames.meta[pfn].flags &= (uint16_t)~FRAME_PINNED;
+        }
+}
+
+/*
+ * Whether global eviction can free need frames without touching the pages
+ * of the access [lo, hi): free frames, plus evictable frames outside it that
+ * are clean in the swap cache, plus dirty ones as far as slots allow. So a
+ * request that memory and swap cannot serve fails before anything changes.
+ */
+static bool room_possible(struct cow_engine *e, struct cow_proc *p, uint64_t lo, uint64_t hi,
+                          bool write, uint64_t need)
+{
+        uint64_t have = frames_free_count(&e->frames);
+        if (need <= have)
+                return true;
+        if (!e->swap.ops)
+                return false;
+        mark_range(e, p, lo, hi, write, true);
+        /* Clean frames go without a slot; each dirty one takes a free slot. (A
+         * slot only the swap cache holds can be taken too, but that makes its
+         * clean frame dirty: no more frames come free that way.) The scan
+         * stops as soon as there is enough, so under steady pressure (one page
+         * short, most frames evictable) it costs a few frames, not all. */
+        uint64_t clean = 0, dirty = 0, slots = (uint64_t)(e->swap.nslots - e->swap.used);
+        bool enough = false;
+        for (uint32_t pfn = 1; pfn <= e->frames.hwm && !enough; pfn++) {
+                const struct frame *fr = &e->frames.meta[pfn];
+                if (fr->refs == 0 || !(fr->flags & FRAME_ANON) ||
+                    (fr->flags & (FRAME_OBJECT | FRAME_PINNED)))
+                        continue;
+                if (fr->next != 0)
+                        clean++;
+                else
+                        dirty++;
+                enough = need <= have + clean + (dirty < slots ? dirty : slots);
+        }
+        mark_range(e, p, lo, hi, write, false);
+        return enough;
+}
+
+/*
  * The access under memory pressure: each page is made room for, faulted in
  * and pinned (so that making room for the next cannot evict it) before any
  * byte moves; then the bytes move; then the pins go. A failure part way
@@ -415,8 +479,13 @@ int fault_access(struct cow_engine *e, struct cow_proc *p, uint64_t addr, uint8_
         r = pt_reserve(&e->pt, nodes);
         if (r < 0)
                 return r;
-        if (need > frames_free_count(&e->frames) || swapins || p->max_resident)
+        if (need > frames_free_count(&e->frames) || swapins || p->max_resident) {
+                if (!e->cfg.oom_kill && !p->max_resident &&
+                    !room_possible(e, p, engine_vpn(e, addr), engine_vpn(e, end - 1) + 1, write,
+                                   need))
+                        return -ENOMEM;
                 return access_paged(e, p, addr, buf, end, write);
+        }
 
         uint64_t ps = e->frames.page_size, at = addr;
         const struct vma *v = NULL;

@@ -3,9 +3,13 @@
  * The checkpoint loader. The input is a checkpoint without its closing CRC:
  * the target appends the right one, so the fuzzer explores the format rather
  * than the checksum. Whatever loads must be consistent, and saving is
- * canonical: load, save, load, save gives the same bytes twice.
+ * canonical: load, save, load, save gives the same bytes twice. Inputs that
+ * do not load into the plain shape are tried again with 16 slots of swap and
+ * an in-memory backend, so the swap state of format 2 (slots, swap entries,
+ * swap cache, the swapped pages) is explored too.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +18,7 @@
 
 #include "blob.h"
 #include "crc32.h"
+#include "swapmem.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -61,22 +66,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         struct feed f = { .data = data, .size = size };
         cow_engine *e = NULL;
-        if (cow_engine_load(&cfg, feed_source, &f, &e, NULL) != 0)
-                return 0;
+        struct swapmem sm[2] = { 0 };
+        bool swap = false;
+        if (cow_engine_load(&cfg, feed_source, &f, &e, NULL) != 0) {
+                /* The swap shape: the seeds with swapped pages were written with it. */
+                cfg.swap_slots = 16;
+                f = (struct feed){ .data = data, .size = size };
+                if (swapmem_init(&sm[0], cfg.swap_slots, 4096) != 0 ||
+                    swapmem_init(&sm[1], cfg.swap_slots, 4096) != 0)
+                        abort();
+                swap = true;
+                if (cow_engine_load_swap(&cfg, feed_source, &f, &swapmem_ops, &sm[0], &e,
+                                         NULL) != 0) {
+                        swapmem_fini(&sm[0]);
+                        swapmem_fini(&sm[1]);
+                        return 0;
+                }
+        }
 
         /* Loaded: it must be whole, and its own save must load and save alike. */
         if (cow_engine_verify(e, NULL, 0) != 0)
                 abort();
         struct blob first = { 0 }, second = { 0 };
         cow_engine *again = NULL;
-        if (cow_engine_save(e, blob_sink, &first) != 0 ||
-            cow_engine_load(&cfg, blob_source, &first, &again, NULL) != 0 ||
-            cow_engine_save(again, blob_sink, &second) != 0 || first.len != second.len ||
-            memcmp(first.p, second.p, first.len) != 0)
+        int r = cow_engine_save(e, blob_sink, &first);
+        if (r == 0)
+                r = swap ? cow_engine_load_swap(&cfg, blob_source, &first, &swapmem_ops, &sm[1],
+                                                &again, NULL)
+                         : cow_engine_load(&cfg, blob_source, &first, &again, NULL);
+        if (r != 0 || cow_engine_save(again, blob_sink, &second) != 0 ||
+            first.len != second.len || memcmp(first.p, second.p, first.len) != 0)
                 abort();
         free(first.p);
         free(second.p);
         cow_engine_free(again);
         cow_engine_free(e);
+        swapmem_fini(&sm[0]);
+        swapmem_fini(&sm[1]);
         return 0;
 }

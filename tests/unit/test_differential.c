@@ -31,6 +31,16 @@
  * or flips one byte of it and expects the load to refuse it.
  * cow_engine_verify() runs after every operation.
  *
+ * A second set of sequences runs with swap: 8 to 64 frames and a swap
+ * backend in memory, so that nearly every access evicts or swaps in. There
+ * the model still predicts every read's bytes, every fault and the zero-page
+ * counts; what swap makes unpredictable without modelling the replacement
+ * policy (which frame a page has, whether it is resident, how a fault was
+ * served, the TLB after shootdowns, -ENOMEM when unevictable shared pages
+ * fill memory) is checked only for consistency: a private page the model
+ * holds is resident or swapped, never absent; an untouched one is neither.
+ * Checkpoints carry the swapped pages into a second backend.
+ *
  * A failure prints the seed and the operation index. Environment:
  *   COWD_SEED=N          run only sequence N (replay)
  *   COWD_DIFF_ITERS=N    number of sequences (default 3000)
@@ -39,6 +49,7 @@
  */
 #include "engine_test.h"
 #include "blob.h"
+#include "swapmem.h"
 
 #define MMAP_BASE UINT64_C(0x10000) /* where addr-0 placement starts */
 #define WIN_PAGES 384u  /* vpns [base, base + WIN_PAGES) of each process are modelled */
@@ -107,6 +118,7 @@ struct tally {
         uint64_t checkpoints, ops, reads, writes, pages_compared, efault, enomem, eexist, enxio, forks,
                 exits, maperr, accerr, mmaps, fixed, shared, munmaps, mprotects, dontneeds, page_map_checks;
         uint64_t max_used;
+        uint64_t swap_outs, swap_ins, enomem_swap;
 };
 
 struct diff {
@@ -119,6 +131,9 @@ struct diff {
         char desc[160];
         cow_engine *e;
         struct cow_engine_config cfg;
+        bool swap;               /* this sequence swaps */
+        struct swapmem sm[2];    /* the engine's backend, and one to restore into */
+        int sm_cur;
         uint32_t tlb_ways, tlb_sets; /* ways == entries when fully associative */
         uint32_t pg; /* page size of this sequence */
         uint64_t frames_total;
@@ -399,6 +414,8 @@ static bool check_global(struct diff *d)
         model_frames(d, &lo, &hi);
         if (s.frames_used > d->t.max_used)
                 d->t.max_used = s.frames_used;
+        if (d->swap)
+                lo = 0; /* private pages may be in swap */
         if (s.frames_used < lo || s.frames_used > hi)
                 return dfail(d, "frames_used %llu, model expects %llu..%llu",
                              (unsigned long long)s.frames_used, (unsigned long long)lo,
@@ -415,10 +432,13 @@ static bool check_global(struct diff *d)
                                      (unsigned long long)(field),                        \
                                      (unsigned long long)(model));                       \
         } while (0)
-        CNT(s.zero_fills, d->c.zero_fills);
+        if (!d->swap) {
+                /* With swap a fault may be served from swap or the swap cache. */
+                CNT(s.zero_fills, d->c.zero_fills);
+                CNT(s.cow_copies, d->c.cow_copies);
+                CNT(s.cow_reuses, d->c.cow_reuses);
+        }
         CNT(s.zero_maps, d->c.zero_maps);
-        CNT(s.cow_copies, d->c.cow_copies);
-        CNT(s.cow_reuses, d->c.cow_reuses);
         CNT(s.segv_faults, d->c.segv);
         CNT(s.procs, live_count(d));
         for (int i = 0; i < MAX_PROCS; i++) {
@@ -461,8 +481,14 @@ static bool check_proc(struct diff *d, struct mproc *p)
         }
         CNT(s.vsize_bytes, mapped * d->pg);
         CNT(s.zero_pages, zero);
-        CNT(s.tlb_hits, p->tlb.hits);
-        CNT(s.tlb_misses, p->tlb.misses);
+        if (!d->swap) {
+                CNT(s.tlb_hits, p->tlb.hits);
+                CNT(s.tlb_misses, p->tlb.misses);
+        } else {
+                /* Shootdowns and refused accesses move the TLB; each access that
+                 * succeeds is still checked to look every page up once. */
+                rss_lo = 0;
+        }
         if (s.rss_pages < rss_lo || s.rss_pages > rss_hi)
                 return dfail(d, "pid %u rss %llu, model expects %llu..%llu", p->pid,
                              (unsigned long long)s.rss_pages, (unsigned long long)rss_lo,
@@ -522,7 +548,8 @@ static bool check_page_maps(struct diff *d)
                                 return dfail(d, "page_map addr %#llx, expected %#llx",
                                              (unsigned long long)pi->addr,
                                              (unsigned long long)addr);
-                        if (!!(pi->flags & COW_PAGE_IN_TLB) != mtlb_has(&p->tlb, p->base + k))
+                        if (!d->swap &&
+                            !!(pi->flags & COW_PAGE_IN_TLB) != mtlb_has(&p->tlb, p->base + k))
                                 return dfail(d, "pid %u page %#llx: IN_TLB %d, model %d", p->pid,
                                              (unsigned long long)addr,
                                              !!(pi->flags & COW_PAGE_IN_TLB),
@@ -561,7 +588,7 @@ static bool check_page_maps(struct diff *d)
                         }
                         switch (s->state) {
                         case ST_NONE:
-                                if (present)
+                                if (present || (pi->flags & COW_PAGE_SWAPPED))
                                         return dfail(d, "pid %u page %#llx: present, model: "
                                                      "never touched (flags %#x)", p->pid,
                                                      (unsigned long long)addr, pi->flags);
@@ -576,6 +603,27 @@ static bool check_page_maps(struct diff *d)
                                 break;
                         case ST_FRAME: {
                                 bool w = s->prot & COW_PROT_WRITE;
+
+                                if (d->swap && (pi->flags & COW_PAGE_SWAPPED)) {
+                                        if (present || (pi->flags & COW_PAGE_IN_TLB))
+                                                return dfail(d, "pid %u page %#llx: swapped "
+                                                             "but present or in the TLB "
+                                                             "(flags %#x)", p->pid,
+                                                             (unsigned long long)addr,
+                                                             pi->flags);
+                                        break;
+                                }
+                                if (d->swap && present && !(pi->flags & COW_PAGE_ZERO)) {
+                                        /* Swapped in write-protected: never more writable
+                                         * than the model allows. */
+                                        if ((pi->flags & COW_PAGE_WRITABLE) && !(w && !s->wp))
+                                                return dfail(d, "pid %u page %#llx: writable, "
+                                                             "model: write-protected",
+                                                             p->pid, (unsigned long long)addr);
+                                        if (!bind_frame(d, s->pg, pi->frame, addr))
+                                                return false;
+                                        break;
+                                }
 
                                 if (!present || (pi->flags & COW_PAGE_ZERO))
                                         return dfail(d, "pid %u page %#llx: flags %#x, model: "
@@ -907,7 +955,8 @@ static void op_access(struct diff *d, struct mproc *p, bool write)
                 }
         }
         cow_engine_sys_stats(d->e, &sys);
-        want = want_kind != COW_FAULT_NONE ? -EFAULT : need > sys.frames_free ? -ENOMEM : 0;
+        want = want_kind != COW_FAULT_NONE ? -EFAULT :
+               need > sys.frames_free && !d->swap ? -ENOMEM : 0;
 
         if (write)
                 for (uint64_t i = 0; i < len; i += 8) {
@@ -925,6 +974,13 @@ static void op_access(struct diff *d, struct mproc *p, bool write)
         d->t.writes += write;
         r = write ? cow_engine_write(d->e, p->pid, addr, d->wbuf, len, &f)
                   : cow_engine_read(d->e, p->pid, addr, d->rbuf, len, &f);
+        if (d->swap && want == 0 && r == -ENOMEM) {
+                /* Unevictable pages (shared mappings, the access's own) filled
+                 * memory, for new pages or pages to bring back from swap:
+                 * refused, and no data changed (later reads check). */
+                d->t.enomem_swap++;
+                return;
+        }
         if (!check_errno(d, write ? "write" : "read", r, want))
                 return;
         if (want == -EFAULT) {
@@ -1073,6 +1129,18 @@ static bool same_observable(struct diff *d, cow_engine *a, cow_engine *b)
  * the model does not change, so every later step checks the restore too.
  * Sometimes a byte of the checkpoint is flipped first: that must be refused.
  */
+/* Loads a checkpoint; with swap, into a fresh backend (the spare one). */
+static int diff_load(struct diff *d, struct blob *b, cow_engine **ret, const char **why)
+{
+        if (!d->swap)
+                return cow_engine_load(&d->cfg, blob_source, b, ret, why);
+        struct swapmem *spare = &d->sm[1 - d->sm_cur];
+        swapmem_fini(spare);
+        if (swapmem_init(spare, d->cfg.swap_slots, d->pg) < 0)
+                return -ENOMEM;
+        return cow_engine_load_swap(&d->cfg, blob_source, b, &swapmem_ops, spare, ret, why);
+}
+
 static void op_checkpoint(struct diff *d)
 {
         struct blob b1 = { 0 }, b2 = { 0 };
@@ -1094,7 +1162,7 @@ static void op_checkpoint(struct diff *d)
                  * header checksums catch it before the configuration is
                  * compared, and the closing CRC catches it everywhere else.
                  */
-                r = cow_engine_load(&d->cfg, blob_source, &b1, &e2, &why);
+                r = diff_load(d, &b1, &e2, &why);
                 if (r != -EBADMSG)
                         dfail(d, "load of a checkpoint with byte %zu of %zu flipped returned "
                               "%d (%s)", at, b1.len, r, cow_engine_strerror(r));
@@ -1102,7 +1170,7 @@ static void op_checkpoint(struct diff *d)
                         dfail(d, "failed load wrote *ret");
                 goto out;
         }
-        r = cow_engine_load(&d->cfg, blob_source, &b1, &e2, &why);
+        r = diff_load(d, &b1, &e2, &why);
         if (r != 0) {
                 dfail(d, "load returned %d (%s): %s", r, cow_engine_strerror(r),
                       why ? why : "(no reason)");
@@ -1118,6 +1186,11 @@ static void op_checkpoint(struct diff *d)
         }
         cow_engine_free(d->e);
         d->e = e2;
+        if (d->swap) {
+                /* The restored engine swaps to the second backend now. */
+                swapmem_fini(&d->sm[d->sm_cur]);
+                d->sm_cur = 1 - d->sm_cur;
+        }
 out:
         free(b1.p);
         free(b2.p);
@@ -1168,14 +1241,22 @@ static void diff_teardown(struct diff *d)
                                 slot_release(d, &d->proc[i].slot[k]);
                         d->proc[i].live = false;
                 }
+        if (d->e && d->swap) {
+                struct cow_sys_stats s;
+                cow_engine_sys_stats(d->e, &s);
+                d->t.swap_outs += s.swap_outs;
+                d->t.swap_ins += s.swap_ins;
+        }
         cow_engine_free(d->e);
         d->e = NULL;
         free(d->rev);
         d->rev = NULL;
+        swapmem_fini(&d->sm[0]);
+        swapmem_fini(&d->sm[1]);
 }
 
 /* Runs one sequence; returns false (after printing) on the first mismatch. */
-static bool diff_run(struct diff *d, uint64_t seed, unsigned nops)
+static bool diff_run(struct diff *d, uint64_t seed, unsigned nops, bool swap)
 {
         static const uint32_t entries[] = { 4, 8, 8, 8, 16 };
         static const uint32_t ways[] = { 0, 1, 2, 2, 4 };
@@ -1197,6 +1278,13 @@ static bool diff_run(struct diff *d, uint64_t seed, unsigned nops)
         /* mostly 4 KiB pages; every fourth sequence 8, 16 or 64 KiB */
         d->pg = below(d, 4) ? 4096 : big_pages[below(d, 3)];
         d->frames_total = UINT64_C(32) << below(d, 4);
+        d->swap = swap;
+        if (swap) {
+                /* Tiny memories and swap for every page the model can hold. */
+                d->frames_total = UINT64_C(8) << below(d, 2) << (below(d, 4) == 0 ? 2 : 0);
+                cfg.swap_slots = 1024;
+                cfg.policy = (enum cow_policy)below(d, 3);
+        }
         cfg.page_size = d->pg;
         cfg.mem_bytes = d->frames_total * d->pg;
         cfg.tlb_entries = entries[below(d, 5)];
@@ -1209,6 +1297,12 @@ static bool diff_run(struct diff *d, uint64_t seed, unsigned nops)
         r = cow_engine_new(&cfg, &d->e);
         if (r != 0)
                 return dfail(d, "cow_engine_new = %d", r);
+        if (swap) {
+                d->sm_cur = 0;
+                if (swapmem_init(&d->sm[0], cfg.swap_slots, d->pg) < 0)
+                        return dfail(d, "no memory for the swap backend");
+                cow_engine_set_swap(d->e, &swapmem_ops, &d->sm[0]);
+        }
         d->rev = calloc(d->frames_total + 1, sizeof *d->rev);
         assert_non_null(d->rev);
         if (d->verbose)
@@ -1267,31 +1361,33 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
         return s && *s ? strtoull(s, NULL, 0) : dflt;
 }
 
-static void test_differential(void **state)
+static void run_sequences(bool swap, const char *iters_env, uint64_t iters_default,
+                          uint64_t first_seed)
 {
         struct diff *d = calloc(1, sizeof *d);
-        uint64_t iters = env_u64("COWD_DIFF_ITERS", 3000);
+        uint64_t iters = env_u64(iters_env, iters_default);
         unsigned nops = (unsigned)env_u64("COWD_DIFF_OPS", 160);
         const char *one = getenv("COWD_SEED");
         unsigned failures = 0;
 
-        (void)state;
         assert_non_null(d);
         d->verbose = env_u64("COWD_DIFF_VERBOSE", 0) != 0;
         if (one && *one) {
-                failures += !diff_run(d, strtoull(one, NULL, 0), nops);
+                failures += !diff_run(d, strtoull(one, NULL, 0), nops, swap);
         } else {
-                for (uint64_t seed = 1; seed <= iters; seed++) {
-                        failures += !diff_run(d, seed, nops);
+                for (uint64_t seed = first_seed; seed < first_seed + iters; seed++) {
+                        failures += !diff_run(d, seed, nops, swap);
                         if (failures >= 5)
                                 break; /* enough to go on */
                 }
         }
         fprintf(stderr,
-                "differential: %llu ops (%llu checkpoint round trips, %llu reads, %llu writes, %llu pages read and compared, "
+                "differential%s: %llu ops (%llu checkpoint round trips, %llu reads, %llu writes, %llu pages read and compared, "
                 "%llu forks, %llu exits, %llu mmaps of which %llu fixed and %llu shared, "
                 "%llu munmaps, %llu mprotects, %llu DONTNEEDs); expected errors: %llu EFAULT (%llu MAPERR, %llu ACCERR), "
-                "%llu ENOMEM, %llu EEXIST, %llu ENXIO; %llu page_map sweeps; peak %llu frames\n",
+                "%llu ENOMEM, %llu EEXIST, %llu ENXIO; %llu page_map sweeps; peak %llu frames; "
+                "%llu pages swapped out, %llu in; %llu ENOMEM with unevictable memory\n",
+                swap ? " with swap" : "",
                 (unsigned long long)d->t.ops, (unsigned long long)d->t.checkpoints,
                 (unsigned long long)d->t.reads,
                 (unsigned long long)d->t.writes, (unsigned long long)d->t.pages_compared,
@@ -1302,10 +1398,30 @@ static void test_differential(void **state)
                 (unsigned long long)d->t.efault, (unsigned long long)d->t.maperr,
                 (unsigned long long)d->t.accerr, (unsigned long long)d->t.enomem,
                 (unsigned long long)d->t.eexist, (unsigned long long)d->t.enxio,
-                (unsigned long long)d->t.page_map_checks, (unsigned long long)d->t.max_used);
+                (unsigned long long)d->t.page_map_checks, (unsigned long long)d->t.max_used,
+                (unsigned long long)d->t.swap_outs, (unsigned long long)d->t.swap_ins,
+                (unsigned long long)d->t.enomem_swap);
+        uint64_t swapped = d->t.swap_outs;
         free(d);
         if (failures)
                 fail_msg("%u differential sequence(s) failed; seeds printed above", failures);
+        if (swap && !(one && *one) && swapped < iters)
+                fail_msg("the swap sequences swapped only %llu pages", (unsigned long long)swapped);
+}
+
+static void test_differential(void **state)
+{
+        (void)state;
+        run_sequences(false, "COWD_DIFF_ITERS", 3000, 1);
+}
+
+/* COWD_SEED=N with COWD_DIFF_SWAP=1 replays a swap sequence. */
+static void test_differential_swap(void **state)
+{
+        (void)state;
+        if (getenv("COWD_SEED") && env_u64("COWD_DIFF_SWAP", 0) == 0)
+                skip();
+        run_sequences(true, "COWD_DIFF_SWAP_ITERS", 400, 1000001);
 }
 
 /* The model itself: a sequence with a known outcome, so a broken model cannot pass silently. */
@@ -1363,6 +1479,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_model_sanity),
                 cmocka_unit_test(test_differential),
+                cmocka_unit_test(test_differential_swap),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

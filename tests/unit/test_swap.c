@@ -159,6 +159,59 @@ static void test_shared_page_swapped_once(void **state)
         te_free(e);
 }
 
+/*
+ * After fork three processes reach one leaf, and each has the page in its
+ * TLB. Evicting the frame edits that one leaf entry and must shoot down the
+ * TLB entry of every process reaching it, not only of one: a TLB left
+ * holding the frame would read whatever the frame holds next.
+ */
+static void test_shootdown_reaches_every_sharer(void **state)
+{
+        (void)state;
+        cow_engine *e = new_swapping(4, 16, COW_POLICY_FIFO);
+        cow_pid p = te_spawn(e, "parent");
+        uint64_t a = te_mmap_rw(e, p, PG);
+        write_tagged(e, p, a, 1, 11);
+        cow_pid c1 = te_fork(e, p), c2 = te_fork(e, p);
+        const cow_pid all[] = { p, c1, c2 };
+        for (int i = 0; i < 3; i++) {
+                check_tagged(e, all[i], a, 1, 11);
+                assert_true(te_page(e, all[i], a).flags & COW_PAGE_IN_TLB);
+        }
+        uint32_t frame = te_page(e, p, a).frame;
+
+        /* Memory fills with another process's pages (new bytes in the freed
+         * frame): FIFO evicts the shared page first. */
+        cow_pid q = te_spawn(e, "pressure");
+        uint64_t b = te_mmap_rw(e, q, 4 * PG);
+        uint64_t w0 = sm.writes;
+        write_tagged(e, q, b, 4, 90);
+        assert_int_equal(sm.writes - w0, 1);
+        assert_int_equal(te_sys(e).evictions, 1);
+        uint64_t slot = te_page(e, p, a).swap_slot;
+        for (int i = 0; i < 3; i++) {
+                struct cow_page_info pi = te_page(e, all[i], a);
+                assert_true(pi.flags & COW_PAGE_SWAPPED);
+                assert_false(pi.flags & (COW_PAGE_PRESENT | COW_PAGE_IN_TLB));
+                assert_int_equal(pi.swap_slot, slot);
+        }
+        /* The frame the sharers had cached now holds one of q's pages. */
+        bool reused = false;
+        for (uint64_t k = 0; k < 4; k++)
+                reused |= te_page(e, q, b + k * PG).frame == frame;
+        assert_true(reused);
+
+        /* Each sharer misses its TLB and reads its own bytes back, not q's. */
+        te_exit(e, q);
+        for (int i = 0; i < 3; i++) {
+                uint64_t m0 = te_proc(e, all[i]).tlb_misses;
+                check_tagged(e, all[i], a, 1, 11);
+                assert_true(te_proc(e, all[i]).tlb_misses > m0);
+        }
+        assert_int_equal(sm.writes - w0, 1);
+        te_free(e);
+}
+
 /* A clean page whose copy in swap is valid is dropped without a second write. */
 static void test_clean_page_not_written_twice(void **state)
 {
@@ -508,6 +561,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_process_twice_the_memory),
                 cmocka_unit_test(test_shared_page_swapped_once),
+                cmocka_unit_test(test_shootdown_reaches_every_sharer),
                 cmocka_unit_test(test_clean_page_not_written_twice),
                 cmocka_unit_test(test_belady),
                 cmocka_unit_test(test_limit_without_swap),
