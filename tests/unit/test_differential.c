@@ -32,7 +32,8 @@
  * cow_engine_verify() runs after every operation.
  *
  * A second set of sequences runs with swap: 8 to 64 frames and a swap
- * backend in memory, so that nearly every access evicts or swaps in. There
+ * backend in memory, so that accesses often evict or swap in (the run prints
+ * how many pages went out and came back, and fails if too few did). There
  * the model still predicts every read's bytes, every fault and the zero-page
  * counts; what swap makes unpredictable without modelling the replacement
  * policy (which frame a page has, whether it is resident, how a fault was
