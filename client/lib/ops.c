@@ -84,19 +84,10 @@ int cowc_hello(cowc_conn *c, const char *client_name, struct cowc_server_info *r
 
 int cowc_spawn(cowc_conn *c, const char *name, uint32_t *ret_pid, struct cowc_error *err)
 {
-        Cowd__V1__SpawnRequest m = COWD__V1__SPAWN_REQUEST__INIT;
-        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
-        Cowd__V1__Response *resp = NULL;
+        /* Zero limits, shape and policy are the daemon's defaults (and are not sent). */
+        const struct cowc_spawn_args args = { .name = name };
 
-        m.name = (char *)(name ? name : "");
-        req.op_case = COWD__V1__REQUEST__OP_SPAWN;
-        req.spawn = &m;
-        int r = call_expect(c, &req, COWD__V1__RESPONSE__RESULT_SPAWN, &resp, err);
-        if (r != 0)
-                return r;
-        *ret_pid = resp->spawn->pid;
-        cowc_response_free(resp);
-        return 0;
+        return cowc_spawn_args(c, &args, ret_pid, err);
 }
 
 int cowc_spawn_args(cowc_conn *c, const struct cowc_spawn_args *args, uint32_t *ret_pid,

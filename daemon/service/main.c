@@ -124,6 +124,22 @@ static int swap_file_path(const struct cow_config *cfg, const char *state_dir, c
         return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/* Opens the swap file where swap_file_path() puts it, into *ret; logs why not. */
+static int swap_open(const struct cow_config *cfg, const char *state_dir, char *path,
+                     size_t len, cow_swapfile **ret, const cow_log *log)
+{
+        char err[1024] = "";
+        int r;
+
+        r = swap_file_path(cfg, state_dir, path, len);
+        if (r == 0)
+                r = cow_swapfile_open(path, cfg->engine.swap_slots, cfg->engine.page_size, ret,
+                                      err, sizeof(err));
+        if (r < 0)
+                log_error(log, "%s", err[0] ? err : "swap file path too long");
+        return r;
+}
+
 static void on_drained(void *arg)
 {
         struct daemon_state *st = arg;
@@ -213,13 +229,8 @@ int main(int argc, char **argv)
          */
         bool swap_early = cfg.engine.swap_slots && (cfg.swap_file[0] || state_dir);
         if (swap_early) {
-                err[0] = '\0';
-                if (swap_file_path(&cfg, state_dir, swap_path, sizeof(swap_path)) < 0 ||
-                    cow_swapfile_open(swap_path, cfg.engine.swap_slots, cfg.engine.page_size,
-                                      &swap, err, sizeof(err)) < 0) {
-                        log_error(log, "%s", err[0] ? err : "swap file path too long");
+                if (swap_open(&cfg, state_dir, swap_path, sizeof(swap_path), &swap, log) < 0)
                         goto out;
-                }
         }
         r = state_dir ? cow_state_load(state_dir, &cfg.engine, swap ? &cow_swapfile_ops : NULL,
                                        swap, &engine, err, sizeof(err))
@@ -256,13 +267,8 @@ int main(int argc, char **argv)
         if (r < 0)
                 goto out; /* the server said why */
         if (cfg.engine.swap_slots && !swap) {
-                err[0] = '\0';
-                if (swap_file_path(&cfg, state_dir, swap_path, sizeof(swap_path)) < 0 ||
-                    cow_swapfile_open(swap_path, cfg.engine.swap_slots, cfg.engine.page_size,
-                                      &swap, err, sizeof(err)) < 0) {
-                        log_error(log, "%s", err[0] ? err : "swap file path too long");
+                if (swap_open(&cfg, state_dir, swap_path, sizeof(swap_path), &swap, log) < 0)
                         goto out;
-                }
         }
         if (swap) {
                 cow_engine_set_swap(engine, &cow_swapfile_ops, swap);
