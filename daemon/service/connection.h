@@ -30,7 +30,8 @@ struct cow_connection_env {
         cow_dispatcher *dispatcher;
         const struct cow_service_limits *limits;
         struct cow_counters *counters;
-        struct cow_request_metrics *metrics; /* each answered request is recorded here */
+        struct cow_request_metrics *metrics; /* each answered request is recorded here; NULL
+                                              * when /metrics is off */
         const cow_log *log;
         /*
          * Non-NULL for a connection that must prove who it is (TCP): its first

@@ -177,7 +177,7 @@ static void server_admit(cow_server *s, evutil_socket_t fd, uint32_t uid, const 
                 .dispatcher = s->dispatcher,
                 .limits = &s->limits,
                 .counters = &s->counters,
-                .metrics = &s->metrics,
+                .metrics = s->cfg->metrics_port ? &s->metrics : NULL,
                 .log = s->log,
                 .auth = auth,
                 .on_close = server_on_conn_close,
