@@ -30,43 +30,11 @@
 
 #include <cowd/engine.h>
 
+#include "bench_util.h"
+
 #define PG UINT64_C(4096)
 #define RW (COW_PROT_READ | COW_PROT_WRITE)
 #define REPS 5
-
-static void die(const char *what, int err)
-{
-        fprintf(stderr, "bench_swap: %s: %s (%d)\n", what,
-                err < 0 ? cow_engine_strerror(err) : strerror(err), err);
-        exit(1);
-}
-
-static void check(int r, const char *what)
-{
-        if (r < 0)
-                die(what, r);
-}
-
-static double now_ns(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-        double x = *(const double *)a, y = *(const double *)b;
-
-        return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-        qsort(v, (size_t)n, sizeof *v, cmp_double);
-        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* ---- the file backend ---------------------------------------------------- */
 
