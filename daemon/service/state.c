@@ -86,6 +86,16 @@ fail:
         return r;
 }
 
+void cow_state_remove_temp(const char *dir)
+{
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (dfd < 0)
+                return;
+        (void)unlinkat(dfd, TMP_FILE, 0);
+        close(dfd);
+}
+
 int cow_state_load(const char *dir, const struct cow_engine_config *cfg,
                    const struct cow_swap_ops *swap_ops, void *swap_ctx, cow_engine **ret,
                    char *err, size_t errlen)
