@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -138,12 +139,19 @@ static void child_close_sockets(void)
 }
 
 /* In the child: writes the checkpoint, reports on fd and ends. Never returns. */
-static void __attribute__((noreturn)) child_run(cow_checkpointer *c, int fd)
+static void __attribute__((noreturn)) child_run(cow_checkpointer *c, int fd, pid_t parent)
 {
         struct report rep = { 0 };
         uint64_t start = now_us(CLOCK_MONOTONIC);
         ssize_t n;
 
+        /*
+         * A snapshot nobody waits for any more must not finish later: it would
+         * put an older state under a daemon restarted meanwhile, or write the
+         * same temporary file as that daemon's own checkpoint.
+         */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                _exit(1);
         /* The parent's handlers would write to its signal socket, not stop this child. */
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
@@ -174,6 +182,8 @@ static int snapshot_start(cow_checkpointer *c, const char *why, char *err, size_
                          strerror(-r));
                 return r;
         }
+        pid_t parent = getpid();
+
         c->started_us = now_us(CLOCK_MONOTONIC);
         pid = fork();
         if (pid < 0) {
@@ -185,7 +195,7 @@ static int snapshot_start(cow_checkpointer *c, const char *why, char *err, size_
         }
         if (pid == 0) {
                 close(p[0]);
-                child_run(c, p[1]);
+                child_run(c, p[1], parent);
         }
         /* From here the child reads the swap slots in use: none may be written again. */
         cow_engine_swap_hold(c->engine);
