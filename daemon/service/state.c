@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE /* renameat2 */
 #include "state.h"
 
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TMP_FILE COW_STATE_FILE ".tmp"
@@ -139,6 +141,44 @@ void cow_state_remove_temp(const char *dir)
                 return;
         (void)unlinkat(dfd, TMP_FILE, 0);
         close(dfd);
+}
+
+int cow_state_set_aside(const char *dir, char *ret_name, size_t namelen, char *err,
+                        size_t errlen)
+{
+        char stamp[32], name[96];
+        struct tm tm;
+        time_t now = time(NULL);
+        int dfd, r = -EEXIST;
+
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0) {
+                r = -errno;
+                snprintf(err, errlen, "cannot open state directory %s: %s", dir, strerror(-r));
+                return r;
+        }
+        gmtime_r(&now, &tm);
+        strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+        for (unsigned n = 0; n < 100 && r == -EEXIST; n++) {
+                if (n == 0)
+                        snprintf(name, sizeof(name), "%s.refused-%s", COW_STATE_FILE, stamp);
+                else
+                        snprintf(name, sizeof(name), "%s.refused-%s-%u", COW_STATE_FILE, stamp,
+                                 n);
+                /* NOREPLACE: an earlier refused checkpoint is never overwritten. */
+                r = renameat2(dfd, COW_STATE_FILE, dfd, name, RENAME_NOREPLACE) < 0 ? -errno
+                                                                                     : 0;
+        }
+        if (r == 0 && fsync(dfd) < 0)
+                r = -errno;
+        close(dfd);
+        if (r < 0) {
+                snprintf(err, errlen, "cannot rename %s/%s aside: %s", dir, COW_STATE_FILE,
+                         strerror(-r));
+                return r;
+        }
+        snprintf(ret_name, namelen, "%s", name);
+        return 0;
 }
 
 int cow_state_load(const char *dir, const struct cow_engine_config *cfg,

@@ -351,6 +351,65 @@ class Restart(unittest.TestCase):
         d.stop(check=False)
         self.assertEqual(read_bytes(path), damaged, "the checkpoint was touched")
 
+    def test_start_empty_renames_a_refused_checkpoint_aside_and_keeps_it(self):
+        with self.daemon() as d:
+            w = d.connect()
+            ok(w.call(spawn={"name": "precious"}))
+            w.close()
+        path = os.path.join(self.state, "cowd.checkpoint")
+        good = read_bytes(path)
+
+        # With a checkpoint that loads, --start-empty changes nothing.
+        with self.daemon("--start-empty") as d:
+            w = d.connect()
+            self.assertEqual([p.name for p in ok(w.call(list_procs={})).list_procs.procs],
+                             ["precious"])
+            w.close()
+        self.assertEqual(os.listdir(self.state), ["cowd.checkpoint"])
+
+        refused = []
+        for damage in (lambda b: b[:len(b) // 2], lambda b: b[:40] + bytes([b[40] ^ 1]) + b[41:]):
+            with open(path, "wb") as f:
+                f.write(damage(good))
+            bad = read_bytes(path)
+            with self.daemon("--start-empty") as d:
+                w = d.connect()
+                self.assertEqual(list(ok(w.call(list_procs={})).list_procs.procs), [])
+                ok(w.call(spawn={"name": "fresh"}))
+                w.close()
+                log = d.log()
+            aside = sorted(set(os.listdir(self.state)) - {"cowd.checkpoint"} - set(refused))
+            self.assertEqual(len(aside), 1, os.listdir(self.state))
+            self.assertRegex(aside[0], r"^cowd\.checkpoint\.refused-\d{8}T\d{6}Z(-\d+)?$")
+            self.assertEqual(read_bytes(os.path.join(self.state, aside[0])), bad)
+            self.assertIn("--start-empty: the refused checkpoint is kept as %s"
+                          % os.path.join(self.state, aside[0]), log)
+            refused += aside
+        # Neither refused file was overwritten, and the new state is the fresh one.
+        self.assertNotEqual(read_bytes(os.path.join(self.state, refused[0])),
+                            read_bytes(os.path.join(self.state, refused[1])))
+        with self.daemon() as d:
+            w = d.connect()
+            self.assertEqual([p.name for p in ok(w.call(list_procs={})).list_procs.procs],
+                             ["fresh"])
+            w.close()
+
+    def test_without_start_empty_the_refusal_names_the_way_out(self):
+        with self.daemon() as d:
+            w = d.connect()
+            ok(w.call(spawn={"name": "precious"}))
+            w.close()
+        path = os.path.join(self.state, "cowd.checkpoint")
+        with open(path, "r+b") as f:
+            f.truncate(100)
+        d = self.daemon()
+        with self.assertRaises(AssertionError) as failed:
+            d.start()
+        d.stop(check=False)
+        self.assertIn("--start-empty renames the file aside and starts empty",
+                      str(failed.exception))
+        self.assertEqual(os.listdir(self.state), ["cowd.checkpoint"])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
