@@ -1116,6 +1116,8 @@ static void checkpoint_reply_fill(cow_reply *reply, int r, const char *err,
                         code = COWD__V1__CODE__RESOURCE_EXHAUSTED;
                 else if (r == -ENOENT || r == -EROFS || r == -EACCES)
                         code = COWD__V1__CODE__FAILED_PRECONDITION;
+                else if (r == -EIO)
+                        code = COWD__V1__CODE__UNAVAILABLE; /* as for the swap file */
                 else if (r == -ECANCELED)
                         code = COWD__V1__CODE__ABORTED;
                 cow_reply_set_status(reply, code, "checkpoint: %s; the previous one is kept",
@@ -1151,7 +1153,7 @@ static void checkpoint_done(void *arg, int r, const char *err,
  * the daemon's own uid. The reply is deferred (reply.h) until the checkpoint
  * is durable; meanwhile the daemon serves everyone else. A failure leaves
  * the previous checkpoint in place and says why (a full disk is
- * RESOURCE_EXHAUSTED, a writer that was killed ABORTED).
+ * RESOURCE_EXHAUSTED, an I/O error UNAVAILABLE, a killed writer ABORTED).
  */
 static int handle_checkpoint(cow_dispatcher *d, cow_reply *reply, uint32_t uid)
 {
