@@ -315,6 +315,8 @@ static void write_proc(struct writer *w, const struct cow_proc *p)
 
 int cow_engine_save(cow_engine *e, cow_sink_fn sink, void *ctx)
 {
+        if (e->swap.held)
+                return -EBUSY; /* see cow_engine_swap_hold() */
         struct writer *w = calloc(1, sizeof(*w));
         struct pt_node **roots = malloc((e->procs.n + 1) * sizeof(*roots));
         int r = -ENOMEM;

@@ -551,6 +551,16 @@ void cow_engine_set_swap(cow_engine *e, const struct cow_swap_ops *ops, void *ct
         e->swap.ctx = ctx;
 }
 
+void cow_engine_swap_hold(cow_engine *e)
+{
+        swap_hold(&e->swap);
+}
+
+void cow_engine_swap_release(cow_engine *e)
+{
+        swap_release(&e->swap);
+}
+
 int cow_engine_oom_victims(cow_engine *e, cow_pid *out, size_t cap)
 {
         size_t n = e->oom.n < cap ? e->oom.n : cap;

@@ -48,8 +48,11 @@ int swap_pick(struct swap *sw, uint32_t *ret_slot)
                 *ret_slot = sw->hwm;
                 return 0;
         }
-        /* Full: a slot that only the swap cache still holds can be given up. */
-        for (uint32_t s = 0; s < sw->hwm; s++) {
+        /*
+         * Full: a slot that only the swap cache still holds can be given up,
+         * unless held: its old contents may still be read by a copy.
+         */
+        for (uint32_t s = 0; s < sw->hwm && !sw->held; s++) {
                 if (sw->s[s].count == 1 && sw->s[s].link != 0) {
                         swap_cache_del(sw, s); /* frees it: now the free head */
                         *ret_slot = s;
@@ -74,9 +77,30 @@ void swap_put(struct swap *sw, uint32_t slot)
         struct swap_slot *s = &sw->s[slot];
         if (--s->count != 0)
                 return;
-        s->link = sw->free_head;
-        sw->free_head = slot + 1;
+        if (sw->held) {
+                s->link = sw->held_head;
+                sw->held_head = slot + 1;
+        } else {
+                s->link = sw->free_head;
+                sw->free_head = slot + 1;
+        }
         sw->used--;
+}
+
+void swap_hold(struct swap *sw)
+{
+        sw->held = true;
+}
+
+void swap_release(struct swap *sw)
+{
+        while (sw->held_head != 0) {
+                uint32_t slot = sw->held_head - 1;
+                sw->held_head = sw->s[slot].link;
+                sw->s[slot].link = sw->free_head;
+                sw->free_head = slot + 1;
+        }
+        sw->held = false;
 }
 
 void swap_cache_add(struct swap *sw, uint32_t slot, uint32_t pfn)

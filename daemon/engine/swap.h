@@ -35,6 +35,8 @@ struct swap {
         uint32_t hwm;       /* slots 0..hwm-1 have been handed out at least once */
         uint32_t free_head; /* a freed slot + 1, or 0 */
         uint32_t used;      /* slots with count > 0 */
+        bool held;          /* slots freed now go to the held list, not the free list */
+        uint32_t held_head; /* a slot freed while held + 1, or 0; chained like the free list */
         const struct cow_swap_ops *ops;
         void *ctx;
         struct frames *frames;
@@ -59,8 +61,19 @@ static inline void swap_dup(struct swap *sw, uint32_t slot)
         sw->s[slot].count++;
 }
 
-/* Drops one reference; the last one frees the slot. */
+/* Drops one reference; the last one frees the slot (or holds it, see swap_hold()). */
 void swap_put(struct swap *sw, uint32_t slot);
+
+/*
+ * From now on no slot in use is written again: slots freed are kept on the
+ * held list instead of the free list, and swap_pick() gives up no swap-cache
+ * slot. A copy of the engine made by fork() can then read every slot it
+ * sees in use, through the same backend, while this one goes on.
+ */
+void swap_hold(struct swap *sw);
+
+/* Ends swap_hold(): the held slots join the free list. */
+void swap_release(struct swap *sw);
 
 /* The frame cached for slot, or 0. */
 static inline uint32_t swap_cached(const struct swap *sw, uint32_t slot)

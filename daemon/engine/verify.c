@@ -83,17 +83,23 @@ static void check_swap(struct verify *v)
         if (used != sw->used)
                 fail(v, "swap slots used is %" PRIu32 " but %" PRIu64 " have references",
                      sw->used, used);
-        for (uint32_t s = sw->free_head; s != 0 && free_listed <= sw->hwm;
-             s = sw->s[s - 1].link) {
-                free_listed++;
-                if (s > sw->hwm || sw->s[s - 1].count != 0) {
-                        fail(v, "the swap free list holds slot %" PRIu32 ", which is in use",
-                             s - 1);
-                        return;
+        /* Free slots are on the free list, or on the held list while a copy reads them. */
+        const uint32_t heads[2] = { sw->free_head, sw->held ? sw->held_head : 0 };
+        for (unsigned h = 0; h < 2; h++) {
+                for (uint32_t s = heads[h]; s != 0 && free_listed <= sw->hwm;
+                     s = sw->s[s - 1].link) {
+                        free_listed++;
+                        if (s > sw->hwm || sw->s[s - 1].count != 0) {
+                                fail(v, "the swap %s list holds slot %" PRIu32
+                                        ", which is in use", h ? "held" : "free", s - 1);
+                                return;
+                        }
                 }
         }
+        if (!sw->held && sw->held_head != 0)
+                fail(v, "swap slots are held with no hold in force");
         if (free_listed != sw->hwm - used)
-                fail(v, "swap free list holds %" PRIu64 " slots, expected %" PRIu64,
+                fail(v, "swap free and held lists hold %" PRIu64 " slots, expected %" PRIu64,
                      free_listed, sw->hwm - used);
         for (uint32_t pfn = 1; pfn <= f->hwm; pfn++) {
                 uint32_t link = f->meta[pfn].next;

@@ -527,6 +527,7 @@ static void config_engine_error(const struct cow_config *cfg, const struct origi
 /* ---- command line --------------------------------------------------------------- */
 
 enum {
+        OPT_START_EMPTY = 255,
         OPT_SETTING_BASE = 256, /* getopt values OPT_SETTING_BASE + index into settings[] */
 };
 
@@ -544,6 +545,11 @@ static void print_help(const char *argv0)
                "  -c, --config=FILE   read settings from FILE (default: none)\n"
                "  -h, --help          print this help and exit\n"
                "  -V, --version       print the version and exit\n"
+               "      --start-empty   if the checkpoint in the state directory is refused\n"
+               "                      (damaged, truncated, another version, or one that does\n"
+               "                      not fit the settings), rename it aside and start with\n"
+               "                      no processes, instead of refusing to start; a flag only,\n"
+               "                      never a setting, so that it applies to one start\n"
                "\n",
                argv0);
         for (size_t i = 0; i < N_SETTINGS; i++) {
@@ -588,7 +594,7 @@ static void print_help(const char *argv0)
 
 int cow_config_parse(struct cow_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
-        struct option longopts[N_SETTINGS + 4];
+        struct option longopts[N_SETTINGS + 5];
         struct origin origins[N_SETTINGS] = { 0 };
         /* Flags are applied after the file, whatever their order on the command line. */
         const char **pending = NULL;
@@ -606,7 +612,9 @@ int cow_config_parse(struct cow_config *cfg, int argc, char **argv, char *err, s
         longopts[N_SETTINGS + 0] = (struct option){ "config", required_argument, NULL, 'c' };
         longopts[N_SETTINGS + 1] = (struct option){ "help", no_argument, NULL, 'h' };
         longopts[N_SETTINGS + 2] = (struct option){ "version", no_argument, NULL, 'V' };
-        longopts[N_SETTINGS + 3] = (struct option){ 0 };
+        longopts[N_SETTINGS + 3] = (struct option){ "start-empty", no_argument, NULL,
+                                                    OPT_START_EMPTY };
+        longopts[N_SETTINGS + 4] = (struct option){ 0 };
 
         pending = calloc((size_t)argc + 1, sizeof(*pending));
         pending_st = calloc((size_t)argc + 1, sizeof(*pending_st));
@@ -636,6 +644,9 @@ int cow_config_parse(struct cow_config *cfg, int argc, char **argv, char *err, s
                         printf("cowd %s\n", COWD_VERSION);
                         r = COW_CONFIG_EXIT;
                         goto out;
+                case OPT_START_EMPTY:
+                        cfg->start_empty = true;
+                        break;
                 case ':':
                         snprintf(err, errlen, "%s needs a value", argv[optind - 1]);
                         r = -EINVAL;

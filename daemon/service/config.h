@@ -10,6 +10,7 @@
 #define COWD_SERVICE_CONFIG_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <cowd/engine.h>
@@ -54,6 +55,12 @@ struct cow_config {
         enum cow_log_level log_level;
 
         char config_file[COW_CONFIG_PATH_MAX]; /* "" when none was given */
+        /*
+         * --start-empty: a checkpoint that is refused at start is renamed aside
+         * and the daemon starts with no processes. A flag, not a setting: the
+         * operator decides for one start, never once for all of them.
+         */
+        bool start_empty;
 };
 
 /* Returned by cow_config_parse() when --help or --version was answered. */

@@ -23,6 +23,14 @@ struct cow_connection {
         bool paused;  /* reading stopped until the output drains (backpressure) */
         bool closing; /* no more requests; free once the output is empty */
         bool authenticated; /* false until a TCP client's hello shows a valid token */
+        /*
+         * A reply that comes later (reply.h): until it is sent, no further
+         * request is read or answered, so replies stay in request order.
+         */
+        cow_reply *deferred;
+        uint64_t deferred_t0;    /* for /metrics: when its request came */
+        unsigned deferred_op;
+        bool eof_while_deferred; /* the client finished sending meanwhile */
 };
 
 /* Bytes written to a socket per readiness (libevent's default is 16 KiB). */
@@ -39,6 +47,8 @@ static uint64_t now_ns(void)
 /* Frees the connection; its socket closes with the bufferevent. */
 static void conn_destroy(cow_connection *c)
 {
+        if (c->deferred)
+                cow_reply_abandon(c->deferred);
         if (c->env.on_close)
                 c->env.on_close(c, c->env.userdata);
         if (c->bev)
@@ -58,7 +68,8 @@ static bool conn_begin_close(cow_connection *c)
         c->closing = true;
         bufferevent_disable(c->bev, EV_READ);
         evbuffer_drain(in, evbuffer_get_length(in));
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+        /* A reply still to come is sent before the close (conn_on_reply_ready). */
+        if (!c->deferred && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
                 conn_destroy(c);
                 return true;
         }
@@ -162,6 +173,8 @@ static int conn_authenticate(cow_connection *c, const Cowd__V1__Request *req)
         return -EACCES;
 }
 
+static void conn_on_reply_ready(cow_reply *reply, void *arg);
+
 /*
  * Decodes and answers one whole frame. Returns 0; -EBADMSG or -ENOBUFS when
  * the frame does not decode, or would cost too much to (the caller answers
@@ -198,6 +211,16 @@ static int conn_handle_frame(cow_connection *c, const uint8_t *payload, uint32_t
                 if (n < 8)
                         break;
         }
+        if (cow_reply_is_deferred(reply)) {
+                /* Nothing more is read until it comes (conn_on_reply_ready). */
+                c->deferred = reply;
+                c->deferred_t0 = t0;
+                c->deferred_op = (unsigned)cow_codec_request_message(req)->op_case;
+                reply = NULL;
+                bufferevent_disable(c->bev, EV_READ);
+                cow_reply_on_ready(c->deferred, conn_on_reply_ready, c);
+                goto out;
+        }
         {
                 /* The handler's status is counted, also for a reply too big to send. */
                 unsigned op = (unsigned)cow_codec_request_message(req)->op_case;
@@ -224,7 +247,7 @@ static bool conn_process_input(cow_connection *c)
         struct evbuffer *out = bufferevent_get_output(c->bev);
         uint32_t max = c->env.limits->max_frame_bytes;
 
-        while (!c->closing && !c->paused) {
+        while (!c->closing && !c->paused && !c->deferred) {
                 size_t avail = evbuffer_get_length(in);
                 const uint8_t *payload = NULL;
                 const uint8_t *buf;
@@ -323,12 +346,46 @@ static void conn_on_write(struct bufferevent *bev, void *arg)
                         conn_destroy(c);
                 return;
         }
-        if (c->paused) {
+        if (c->paused && !c->deferred) {
                 c->paused = false;
                 bufferevent_enable(bev, EV_READ);
                 /* Whole frames may already wait in the input: no read event will announce them. */
                 (void)conn_process_input(c);
         }
+}
+
+/*
+ * The deferred reply is complete: send it, then go on with the requests
+ * that waited behind it, or with the close that waited for it.
+ */
+static void conn_on_reply_ready(cow_reply *reply, void *arg)
+{
+        cow_connection *c = arg;
+        int r;
+
+        c->deferred = NULL;
+        r = conn_send(c, reply);
+        if (r == 0 && c->env.metrics)
+                cow_request_metrics_record(c->env.metrics, c->deferred_op,
+                                           (unsigned)cow_reply_code(reply),
+                                           now_ns() - c->deferred_t0);
+        cow_reply_free(reply);
+        if (r < 0) {
+                log_warning(c->env.log, "%s: out of memory; closing", c->peer);
+                conn_destroy(c);
+                return;
+        }
+        if (c->closing) {
+                if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+                        conn_destroy(c);
+                return;
+        }
+        if (!c->paused)
+                bufferevent_enable(c->bev, EV_READ);
+        if (conn_process_input(c))
+                return;
+        if (c->eof_while_deferred && !c->deferred && !c->closing)
+                (void)conn_begin_close(c);
 }
 
 static void conn_on_event(struct bufferevent *bev, short events, void *arg)
@@ -347,6 +404,11 @@ static void conn_on_event(struct bufferevent *bev, short events, void *arg)
                 log_debug(c->env.log, "%s: %s; closing", c->peer,
                           evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
                 conn_destroy(c);
+                return;
+        }
+        if ((events & BEV_EVENT_EOF) && !c->closing && c->deferred) {
+                /* Requests read before the EOF are answered once the deferred reply is out. */
+                c->eof_while_deferred = true;
                 return;
         }
         if ((events & BEV_EVENT_EOF) && !c->closing) {

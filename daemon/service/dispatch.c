@@ -894,6 +894,7 @@ static int handle_sys_stats(cow_dispatcher *d, cow_reply *reply)
                 out->last_checkpoint_unix_seconds = cs.last_unix_s;
                 out->last_checkpoint_bytes = cs.last_bytes;
                 out->last_checkpoint_duration_us = cs.last_duration_us;
+                out->last_checkpoint_pause_us = cs.last_pause_us;
         }
         resp->result_case = COWD__V1__RESPONSE__RESULT_SYS_STATS;
         resp->sys_stats = out;
@@ -1101,17 +1102,61 @@ oom:
 
 /* ---- the switch ------------------------------------------------------------------ */
 
-/*
- * A checkpoint holds every user's processes and costs the whole service a
- * pause, so only the operator asks for one: uid 0 or the daemon's own uid.
- * The reply comes once the file is durable; a failure leaves the previous
- * checkpoint in place and says why (a full disk is RESOURCE_EXHAUSTED).
- */
-static int handle_checkpoint(cow_dispatcher *d, cow_reply *reply, uint32_t uid)
+/* Fills a checkpoint reply with the outcome r (0, or a negative errno with err saying why). */
+static void checkpoint_reply_fill(cow_reply *reply, int r, const char *err,
+                                  const struct cow_checkpoint_stats *cs)
 {
         Cowd__V1__Response *resp = cow_reply_response(reply);
         Cowd__V1__CheckpointResult *out;
-        struct cow_checkpoint_stats cs;
+
+        if (r < 0) {
+                Cowd__V1__Code code = COWD__V1__CODE__INTERNAL;
+
+                if (r == -ENOSPC || r == -EDQUOT || r == -ENOMEM || r == -EAGAIN)
+                        code = COWD__V1__CODE__RESOURCE_EXHAUSTED;
+                else if (r == -ENOENT || r == -EROFS || r == -EACCES)
+                        code = COWD__V1__CODE__FAILED_PRECONDITION;
+                else if (r == -EIO)
+                        code = COWD__V1__CODE__UNAVAILABLE; /* as for the swap file */
+                else if (r == -ECANCELED)
+                        code = COWD__V1__CODE__ABORTED;
+                cow_reply_set_status(reply, code, "checkpoint: %s; the previous one is kept",
+                                     err);
+                return;
+        }
+        out = RESULT_NEW(reply, Cowd__V1__CheckpointResult, cowd__v1__checkpoint_result__init);
+        if (!out) {
+                cow_reply_fail_oom(reply);
+                return;
+        }
+        out->bytes = cs->last_bytes;
+        out->duration_us = cs->last_duration_us;
+        out->pause_us = cs->last_pause_us;
+        out->unix_seconds = cs->last_unix_s;
+        resp->result_case = COWD__V1__RESPONSE__RESULT_CHECKPOINT;
+        resp->checkpoint = out;
+}
+
+/* The checkpointer's answer to a deferred checkpoint request. */
+static void checkpoint_done(void *arg, int r, const char *err,
+                            const struct cow_checkpoint_stats *cs)
+{
+        cow_reply *reply = arg;
+
+        checkpoint_reply_fill(reply, r, err, cs);
+        cow_reply_ready(reply);
+}
+
+/*
+ * A checkpoint holds every user's processes and costs the host a fork and
+ * a file the size of the state, so only the operator asks for one: uid 0 or
+ * the daemon's own uid. The reply is deferred (reply.h) until the checkpoint
+ * is durable; meanwhile the daemon serves everyone else. A failure leaves
+ * the previous checkpoint in place and says why (a full disk is
+ * RESOURCE_EXHAUSTED, an I/O error UNAVAILABLE, a killed writer ABORTED).
+ */
+static int handle_checkpoint(cow_dispatcher *d, cow_reply *reply, uint32_t uid)
+{
         char err[COW_REPLY_MESSAGE_MAX];
         int r;
 
@@ -1126,29 +1171,12 @@ static int handle_checkpoint(cow_dispatcher *d, cow_reply *reply, uint32_t uid)
                                      "checkpoint: this daemon keeps no state");
                 return -ENOENT;
         }
-        r = cow_checkpointer_run(d->checkpointer, "on demand", err, sizeof(err));
+        r = cow_checkpointer_request(d->checkpointer, checkpoint_done, reply, err, sizeof(err));
         if (r < 0) {
-                Cowd__V1__Code code = COWD__V1__CODE__INTERNAL;
-
-                if (r == -ENOSPC || r == -EDQUOT)
-                        code = COWD__V1__CODE__RESOURCE_EXHAUSTED;
-                else if (r == -ENOENT || r == -EROFS || r == -EACCES)
-                        code = COWD__V1__CODE__FAILED_PRECONDITION;
-                cow_reply_set_status(reply, code, "checkpoint: %s; the previous one is kept",
-                                     err);
+                checkpoint_reply_fill(reply, r, err, NULL);
                 return r;
         }
-        out = RESULT_NEW(reply, Cowd__V1__CheckpointResult, cowd__v1__checkpoint_result__init);
-        if (!out) {
-                cow_reply_fail_oom(reply);
-                return -ENOMEM;
-        }
-        cow_checkpointer_stats(d->checkpointer, &cs);
-        out->bytes = cs.last_bytes;
-        out->duration_us = cs.last_duration_us;
-        out->unix_seconds = cs.last_unix_s;
-        resp->result_case = COWD__V1__RESPONSE__RESULT_CHECKPOINT;
-        resp->checkpoint = out;
+        cow_reply_defer(reply);
         return 0;
 }
 

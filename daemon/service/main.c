@@ -235,9 +235,23 @@ int main(int argc, char **argv)
         r = state_dir ? cow_state_load(state_dir, &cfg.engine, swap ? &cow_swapfile_ops : NULL,
                                        swap, &engine, err, sizeof(err))
                       : 1;
+        if (r < 0 && cfg.start_empty) {
+                /* The operator chose to start empty; the file is kept, under a new name. */
+                char aside[128], why[1024];
+
+                log_error(log, "%s", err);
+                if (cow_state_set_aside(state_dir, aside, sizeof(aside), why, sizeof(why)) < 0) {
+                        log_error(log, "%s; refusing to start", why);
+                        goto out;
+                }
+                log_warning(log, "--start-empty: the refused checkpoint is kept as %s/%s; "
+                                 "starting with no processes", state_dir, aside);
+                r = 1;
+        }
         if (r < 0) {
                 /* Never discard state silently: the operator decides. */
-                log_error(log, "%s; refusing to start (move the file away to start empty)", err);
+                log_error(log, "%s; refusing to start (--start-empty renames the file aside and "
+                               "starts empty)", err);
                 goto out;
         }
         if (r == 0) {

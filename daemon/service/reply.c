@@ -21,6 +21,11 @@ struct cow_reply {
         Cowd__V1__Fault fault;
         char oom_message[32];
         struct part *parts;
+        /* A deferred reply: see reply.h. */
+        bool deferred;
+        bool abandoned;
+        void (*on_ready)(cow_reply *reply, void *arg);
+        void *on_ready_arg;
 };
 
 int cow_reply_new(uint64_t id, cow_reply **ret)
@@ -127,4 +132,45 @@ void cow_reply_fail_oom(cow_reply *reply)
 Cowd__V1__Code cow_reply_code(const cow_reply *reply)
 {
         return reply->status.code;
+}
+
+void cow_reply_defer(cow_reply *reply)
+{
+        reply->deferred = true;
+}
+
+bool cow_reply_is_deferred(const cow_reply *reply)
+{
+        return reply->deferred;
+}
+
+void cow_reply_on_ready(cow_reply *reply, void (*fn)(cow_reply *reply, void *arg), void *arg)
+{
+        if (!reply->deferred) {
+                fn(reply, arg);
+                return;
+        }
+        reply->on_ready = fn;
+        reply->on_ready_arg = arg;
+}
+
+void cow_reply_ready(cow_reply *reply)
+{
+        reply->deferred = false;
+        if (reply->abandoned) {
+                cow_reply_free(reply);
+                return;
+        }
+        if (reply->on_ready)
+                reply->on_ready(reply, reply->on_ready_arg);
+}
+
+void cow_reply_abandon(cow_reply *reply)
+{
+        if (!reply->deferred) {
+                cow_reply_free(reply);
+                return;
+        }
+        reply->abandoned = true;
+        reply->on_ready = NULL;
 }

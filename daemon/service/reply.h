@@ -11,6 +11,7 @@
 #ifndef COWD_SERVICE_REPLY_H
 #define COWD_SERVICE_REPLY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,5 +59,30 @@ void cow_reply_fail_oom(cow_reply *reply);
 
 /* The status code set so far. */
 Cowd__V1__Code cow_reply_code(const cow_reply *reply);
+
+/*
+ * Deferred replies: an answer that can only be given later (a checkpoint
+ * must be durable first) without blocking the event loop meanwhile.
+ *
+ * The handler marks its reply with cow_reply_defer() and keeps a pointer to
+ * it (its producer). The caller of cow_dispatch() sees cow_reply_is_deferred(),
+ * registers with cow_reply_on_ready() and keeps the reply unsent (its
+ * consumer). Later the producer fills the reply in and calls
+ * cow_reply_ready(), exactly once: from then on the consumer's callback owns
+ * the reply and frees it. A consumer that goes away before that calls
+ * cow_reply_abandon() instead of cow_reply_free(), and cow_reply_ready() then
+ * frees the reply itself.
+ */
+void cow_reply_defer(cow_reply *reply);
+bool cow_reply_is_deferred(const cow_reply *reply);
+
+/* fn(reply, arg) runs at cow_reply_ready(); at once if the reply is not deferred (any more). */
+void cow_reply_on_ready(cow_reply *reply, void (*fn)(cow_reply *reply, void *arg), void *arg);
+
+/* The producer's side: the reply is complete. */
+void cow_reply_ready(cow_reply *reply);
+
+/* The consumer's side: nobody will take the reply; the producer's cow_reply_ready() frees it. */
+void cow_reply_abandon(cow_reply *reply);
 
 #endif /* COWD_SERVICE_REPLY_H */

@@ -23,6 +23,22 @@ int cow_state_save(const char *dir, cow_engine *e, uint64_t *ret_bytes, char *er
                    size_t errlen);
 
 /*
+ * Removes the temporary file a writer that died may have left in dir. Only
+ * when no writer runs: the next cow_state_save() would truncate it anyway,
+ * but nothing half-written should sit beside the checkpoint meanwhile.
+ */
+void cow_state_remove_temp(const char *dir);
+
+/*
+ * Renames the checkpoint in dir aside, to COW_STATE_FILE ".refused-" and
+ * the UTC time (with "-N" added if that name is taken: nothing is ever
+ * overwritten), and makes the rename durable. *ret_name gets the new name
+ * (a file name in dir). Returns 0 or a negative errno with a sentence in err.
+ */
+int cow_state_set_aside(const char *dir, char *ret_name, size_t namelen, char *err,
+                        size_t errlen);
+
+/*
  * Loads the checkpoint in dir into a new engine shaped by cfg. With
  * swap_ops, the checkpoint's swapped pages are written back through it and
  * it becomes the engine's swap backend. Returns 0 with *ret set, 1 when dir

@@ -138,6 +138,18 @@ struct cow_swap_ops {
  */
 void cow_engine_set_swap(cow_engine *e, const struct cow_swap_ops *ops, void *ctx);
 
+/*
+ * A copy of the engine made by fork() that saves a checkpoint reads the
+ * swapped pages through the same backend (the same file) while this engine
+ * goes on. cow_engine_swap_hold() makes that safe: no slot in use now is
+ * written again until cow_engine_swap_release(). Slots freed meanwhile are
+ * set aside rather than reused, and a full swap gives up no swap-cache
+ * slot, so swap may run out sooner while held. cow_engine_save() of a held
+ * engine fails with -EBUSY (its free slots are split across two lists).
+ */
+void cow_engine_swap_hold(cow_engine *e);
+void cow_engine_swap_release(cow_engine *e);
+
 /* Frees the engine and everything in it. Accepts NULL. */
 void cow_engine_free(cow_engine *e);
 

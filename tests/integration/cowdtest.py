@@ -55,9 +55,10 @@ def daemon_binary():
 class Daemon:
     """A cowd process on a socket in a fresh temporary directory."""
 
-    def __init__(self, *args, world_accessible=False):
+    def __init__(self, *args, world_accessible=False, env=None):
         self.args = list(args)
         self.world = world_accessible
+        self.extra_env = dict(env or {})
         self.dir = None
         self.proc = None
         self.socket_path = None
@@ -80,6 +81,7 @@ class Daemon:
         notify.bind(notify_path)
         env = dict(os.environ, NOTIFY_SOCKET=notify_path)
         env.pop("COWD_SOCKET", None)
+        env.update(self.extra_env)
         # $COWD_WRAPPER runs the daemon under another program (valgrind, say).
         wrapper = os.environ.get("COWD_WRAPPER", "").split()
         args = wrapper + [daemon_binary(), "--socket", self.socket_path] + self.args
@@ -201,8 +203,9 @@ class Wire:
         resp.ParseFromString(body)
         return resp
 
-    def call(self, **op):
-        """Sends one operation, e.g. call(spawn={"name": "x"}), and returns its Response."""
+    def send_op(self, **op):
+        """Sends one operation, e.g. send_op(spawn={"name": "x"}), without waiting for
+        its reply; returns the request id."""
         req = pb2().Request()
         ((name, fields),) = op.items()
         getattr(req, name).SetInParent()
@@ -211,7 +214,12 @@ class Wire:
                 getattr(getattr(req, name), k).extend(v)
             else:
                 setattr(getattr(req, name), k, v)
-        rid = self.send(req)
+        return self.send(req)
+
+    def call(self, **op):
+        """Sends one operation, e.g. call(spawn={"name": "x"}), and returns its Response."""
+        ((name, _),) = op.items()
+        rid = self.send_op(**op)
         resp = self.recv()
         assert resp is not None, "daemon closed the connection during %s" % name
         assert resp.id == rid, "response id %d for request %d" % (resp.id, rid)
@@ -235,5 +243,47 @@ class Wire:
                 return True
 
 
+def fault_env(rules, gate=None):
+    """The environment that loads the fault injector (fault_shim.c) into the daemon
+    with the given COWD_FAULT rules, and the FIFO its "block" rules wait on."""
+    env = {"LD_PRELOAD": os.environ["COWD_FAULT_SHIM"], "COWD_FAULT": rules}
+    if gate:
+        env["COWD_FAULT_GATE"] = gate
+    if os.environ.get("COWD_SANITIZED") in ("1", "ON", "TRUE", "true"):
+        # The injector is preloaded ahead of the sanitizer's runtime, on purpose.
+        opts = os.environ.get("ASAN_OPTIONS", "")
+        env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "verify_asan_link_order=0"
+    return env
+
+
+def open_gate(gate):
+    """Lets one call held by a "block" rule go on (waits until it is held)."""
+    with at_gate(gate) as f:
+        f.write(b"x")
+
+
+def at_gate(gate):
+    """Waits until a call is held by a "block" rule, and returns the gate's write end:
+    the call stays held until a byte is written to it, or goes on when it is closed."""
+    return open(gate, "wb", buffering=0)
+
+
+def children_of(pid):
+    """The pids of a process's children, from /proc."""
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(x) for x in f.read().split()]
+
+
 def code_name(resp):
     return pb2().Code.Name(resp.status.code)
+
+
+def ok(resp):
+    """resp, once it is checked to be OK (else the status message is the failure)."""
+    assert code_name(resp) == "OK", resp.status.message
+    return resp
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()

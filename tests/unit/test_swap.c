@@ -21,8 +21,9 @@ static int sm_teardown(void **state)
         return te_free_all(state);
 }
 
-/* An engine of nframes 4 KiB frames, nslots of swap in sm, the given policy. */
-static cow_engine *new_swapping(uint64_t nframes, uint64_t nslots, enum cow_policy policy)
+/* An engine of nframes 4 KiB frames, nslots of swap through ops, the given policy. */
+static cow_engine *new_with_backend(uint64_t nframes, uint64_t nslots, enum cow_policy policy,
+                                    const struct cow_swap_ops *ops, void *ctx)
 {
         struct cow_engine_config cfg;
         cow_engine *e = NULL;
@@ -32,10 +33,16 @@ static cow_engine *new_swapping(uint64_t nframes, uint64_t nslots, enum cow_poli
         cfg.policy = policy;
         assert_ok(cow_engine_new(&cfg, &e));
         te_track(e);
+        cow_engine_set_swap(e, ops, ctx);
+        return e;
+}
+
+/* The same with nslots of swap in sm. */
+static cow_engine *new_swapping(uint64_t nframes, uint64_t nslots, enum cow_policy policy)
+{
         swapmem_fini(&sm);
         assert_ok(swapmem_init(&sm, nslots, PG));
-        cow_engine_set_swap(e, &swapmem_ops, &sm);
-        return e;
+        return new_with_backend(nframes, nslots, policy, &swapmem_ops, &sm);
 }
 
 static void write_tagged(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t pages, uint64_t tag)
@@ -556,6 +563,90 @@ static void test_checkpoint_with_swap(void **state)
         te_free(e);
 }
 
+/* The backend of test_held_slots_are_not_rewritten: counts writes to slots a copy still reads. */
+struct guarded {
+        struct swapmem mem;
+        bool in_use[20]; /* slots in use when the hold began */
+        int rewrites;
+};
+
+static int guarded_write(void *ctx, uint64_t slot, const void *page, size_t len)
+{
+        struct guarded *g = ctx;
+        if (slot < 20 && g->in_use[slot])
+                g->rewrites++;
+        return swapmem_write(&g->mem, slot, page, len);
+}
+
+static int guarded_read(void *ctx, uint64_t slot, void *page, size_t len)
+{
+        return swapmem_read(&((struct guarded *)ctx)->mem, slot, page, len);
+}
+
+/*
+ * While held (a forked copy is saving a checkpoint that reads swap), no slot
+ * in use at the hold is written again, although pages come in, are dirtied
+ * and go out again, and swap fills up; verify holds throughout, a save of
+ * the held engine is refused, and after the release the slots are reused.
+ */
+static void test_held_slots_are_not_rewritten(void **state)
+{
+        (void)state;
+        static const struct cow_swap_ops guarded_ops = { .write = guarded_write,
+                                                         .read = guarded_read };
+        struct guarded g = { 0 };
+        assert_ok(swapmem_init(&g.mem, 20, PG));
+        cow_engine *e = new_with_backend(4, 20, COW_POLICY_FIFO, &guarded_ops, &g);
+
+        cow_pid p = te_spawn(e, NULL);
+        uint64_t a = te_mmap_rw(e, p, 12 * PG);
+        write_tagged(e, p, a, 12, 100); /* 8 pages go to swap */
+        unsigned held = 0;
+        for (uint64_t i = 0; i < 12; i++) {
+                struct cow_page_info x = te_page(e, p, a + i * PG);
+                if (x.flags & COW_PAGE_SWAPPED) {
+                        g.in_use[x.swap_slot] = true;
+                        held++;
+                }
+        }
+        assert_int_equal(held, 8);
+        uint8_t copy[20 * PG];
+        memcpy(copy, g.mem.data, sizeof(copy));
+
+        cow_engine_swap_hold(e);
+        assert_verify(e);
+        /* Every page dirtied in turn: each swap-in frees its slot, each swap-out needs one. */
+        write_tagged(e, p, a, 12, 200);
+        assert_int_equal(g.rewrites, 0);
+        for (unsigned s = 0; s < 20; s++)
+                if (g.in_use[s])
+                        assert_memory_equal(g.mem.data + s * PG, copy + s * PG, PG);
+        struct blob b = { 0 };
+        assert_rc(cow_engine_save(e, blob_sink, &b), -EBUSY);
+        /* Every fresh slot is taken and the freed ones are held: swap is full. */
+        uint8_t buf[PG];
+        te_pattern(buf, sizeof(buf), 7);
+        cow_pid q = te_spawn(e, NULL);
+        uint64_t qa = te_mmap_rw(e, q, 4 * PG);
+        int r = 0;
+        for (uint64_t i = 0; i < 4 && r == 0; i++)
+                r = cow_engine_write(e, q, qa + i * PG, buf, sizeof(buf), NULL);
+        assert_rc(r, -ENOMEM);
+        assert_int_equal(g.rewrites, 0);
+        assert_verify(e);
+
+        cow_engine_swap_release(e);
+        assert_verify(e);
+        for (uint64_t i = 0; i < 4; i++)
+                te_write(e, q, qa + i * PG, buf, sizeof(buf));
+        assert_true(g.rewrites > 0);
+        check_tagged(e, p, a, 12, 200);
+        assert_ok(cow_engine_save(e, blob_sink, &b));
+        free(b.p);
+        te_free(e);
+        swapmem_fini(&g.mem);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -570,6 +661,7 @@ int main(void)
                 cmocka_unit_test(test_pintos_pages),
                 cmocka_unit_test(test_xv6_simpletest),
                 cmocka_unit_test(test_checkpoint_with_swap),
+                cmocka_unit_test(test_held_slots_are_not_rewritten),
         };
         return cmocka_run_group_tests(tests, NULL, sm_teardown);
 }
