@@ -14,8 +14,6 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Room left in a frame for a request's other fields around its data. */
-#define FRAME_SLACK 1024u
 
 static int cmd_mmap_exec(struct cmd_ctx *ctx, int argc, char **argv, struct value *ret)
 {
@@ -336,6 +334,25 @@ fail:
         return r;
 }
 
+int cmd_data_arg(struct cmd_ctx *ctx, const char *word, const char *hex, size_t max,
+                 uint8_t **ret, size_t *ret_len)
+{
+        uint8_t *data;
+        size_t len;
+
+        if (hex)
+                return decode_hex(ctx, hex, ret, ret_len);
+        if (word[0] == '@')
+                return slurp_file(ctx, word + 1, max, ret, ret_len);
+        len = strlen(word);
+        data = (uint8_t *)strdup(word);
+        if (!data)
+                return -ENOMEM;
+        *ret = data;
+        *ret_len = len;
+        return 0;
+}
+
 static int cmd_write_exec(struct cmd_ctx *ctx, int argc, char **argv, struct value *ret)
 {
         struct args_opt opts[] = { { .name = "--hex", .has_value = true } };
@@ -358,15 +375,8 @@ static int cmd_write_exec(struct cmd_ctx *ctx, int argc, char **argv, struct val
             (r = cmd_parse_u64(ctx, "ADDR", pos[1], &addr)) < 0 || (r = cmd_connect(ctx)) < 0)
                 goto out;
 
-        if (opts[0].seen) {
-                r = decode_hex(ctx, opts[0].value, &data, &len);
-        } else if (pos[2][0] == '@') {
-                r = slurp_file(ctx, pos[2] + 1, ctx->max_frame - FRAME_SLACK, &data, &len);
-        } else {
-                len = strlen(pos[2]);
-                data = (uint8_t *)strdup(pos[2]);
-                r = data ? 0 : -ENOMEM;
-        }
+        r = cmd_data_arg(ctx, opts[0].seen ? NULL : pos[2], opts[0].seen ? opts[0].value : NULL,
+                         ctx->max_frame - FRAME_SLACK, &data, &len);
         if (r < 0)
                 goto out;
         r = cowc_write(ctx->conn, pid, addr, data, len, &ctx->err);
