@@ -31,7 +31,7 @@ const char *cow_engine_strerror(int err)
         case ENOMEM:
                 return "out of memory: no free physical frame and nothing to evict";
         case ENOSPC:
-                return "no free virtual address range of that size, or no space in swap";
+                return "no free virtual address range of that size, or no space in swap or a file";
         case EAGAIN:
                 return "process limit reached";
         case EMLINK:
@@ -43,9 +43,13 @@ const char *cow_engine_strerror(int err)
         case ENXIO:
                 return "range is not wholly mapped";
         case EIO:
-                return "swap backend I/O error";
+                return "swap or file backend I/O error";
         case EOPNOTSUPP:
-                return "mapping kind not supported";
+                return "mapping kind not supported (or no file backend)";
+        case EMFILE:
+                return "too many files mapped or cached";
+        case ENAMETOOLONG:
+                return "file key too long";
         default:
                 return "unexpected engine error";
         }
@@ -65,6 +69,11 @@ void cow_engine_config_init(struct cow_engine_config *cfg)
                 .policy = COW_POLICY_CLOCK,
                 .seed = 1,
                 .oom_kill = false,
+                .fb_width = 640,
+                .fb_height = 480,
+                .console_log_bytes = 64 * 1024,
+                .max_files = 1024,
+                .max_file_key = COW_FILE_KEY_MAX,
         };
 }
 
@@ -117,6 +126,15 @@ int cow_engine_config_check(const struct cow_engine_config *cfg, const char **re
                 why = "swap_slots must be below 2^31";
         else if (!cow_policy_name(cfg->policy))
                 why = "policy must be clock, fifo or lru";
+        else if (cfg->fb_width == 0 || cfg->fb_height == 0 ||
+                 (uint64_t)cfg->fb_width * cfg->fb_height * 4 > COW_FB_MAX_BYTES)
+                why = "fb_width and fb_height must be at least 1, with at most 64 MiB of pixels";
+        else if (cfg->console_log_bytes < 1024 || cfg->console_log_bytes > (16u << 20))
+                why = "console_log_bytes must be from 1024 to 16777216";
+        else if (cfg->max_files == 0 || cfg->max_files > 65536)
+                why = "max_files must be from 1 to 65536";
+        else if (cfg->max_file_key == 0 || cfg->max_file_key > COW_FILE_KEY_MAX)
+                why = "max_file_key must be from 1 to 255";
 
         if (why) {
                 if (ret_why)
