@@ -161,6 +161,21 @@ static const struct setting settings[] = {
           .kind = KIND_COUNT, FIELD(max_files_per_user), .min = 0, .max = 1u << 20,
           .help = "files one uid may have" },
 
+        { .section = "files", .key = "max_mapped_files", .flag = "max-mapped-files", .engine_field = "max_files",
+          .kind = KIND_COUNT, FIELD(engine.max_files), .min = 1, .max = 65536,
+          .help = "distinct files mapped or with pages in the page cache at once, all users "
+                  "together" },
+
+        { .section = "devices", .key = "fb_width", .flag = "fb-width", .engine_field = "fb_width",
+          .kind = KIND_COUNT, FIELD(engine.fb_width), .min = 1, .max = 16384,
+          .help = "framebuffer fb0: pixels per row" },
+        { .section = "devices", .key = "fb_height", .flag = "fb-height", .engine_field = "fb_height",
+          .kind = KIND_COUNT, FIELD(engine.fb_height), .min = 1, .max = 16384,
+          .help = "framebuffer fb0: rows (at most 64 MiB of 32-bit pixels in all)" },
+        { .section = "devices", .key = "console_log_size", .flag = "console-log-size", .engine_field = "console_log_bytes",
+          .kind = KIND_SIZE, FIELD(engine.console_log_bytes), .min = KiB(1), .max = MiB(16),
+          .help = "bytes of the console log kept for cowctl console" },
+
         { .section = "log", .key = "level", .flag = "log-level", .engine_field = NULL,
           .kind = KIND_LEVEL, FIELD(log_level), .min = 0, .max = 0,
           .help = "error, warning, info or debug" },

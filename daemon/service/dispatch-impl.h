@@ -14,7 +14,6 @@
 
 struct cow_checkpointer;
 struct cow_filestore;
-struct cow_console;
 
 struct cow_dispatcher {
         cow_engine *engine;
@@ -23,7 +22,6 @@ struct cow_dispatcher {
         struct timespec started; /* CLOCK_MONOTONIC, for uptime */
         struct cow_checkpointer *checkpointer; /* NULL: checkpoints are not available */
         struct cow_filestore *files;  /* NULL: this daemon keeps no files */
-        struct cow_console *console;  /* NULL: no console log */
         uint8_t *scratch;        /* one page, the data of trace accesses; NULL until needed */
 };
 
@@ -63,5 +61,22 @@ int dispatch_file_list(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                        const Cowd__V1__FileListRequest *in);
 int dispatch_file_remove(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                          const Cowd__V1__FileRemoveRequest *in);
+
+int dispatch_msync(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                   const Cowd__V1__MsyncRequest *in);
+int dispatch_console_read(cow_dispatcher *d, cow_reply *reply,
+                          const Cowd__V1__ConsoleReadRequest *in);
+int dispatch_device_read(cow_dispatcher *d, cow_reply *reply,
+                         const Cowd__V1__DeviceReadRequest *in);
+
+/*
+ * Fills the FILE or DEVICE part of args for in (nothing for ANONYMOUS): the
+ * file is uid's, its key written into key[0..keylen) (which args points
+ * at) and its size taken now; a device is named by in->path. Returns 0, or
+ * a negative errno with the reply set.
+ */
+int dispatch_mmap_target(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                         const Cowd__V1__MmapRequest *in, struct cow_mmap_args *args,
+                         char *key, size_t keylen);
 
 #endif /* COWD_SERVICE_DISPATCH_IMPL_H */

@@ -74,6 +74,7 @@ static Cowd__V1__Code code_for_error(int err)
                 return COWD__V1__CODE__NOT_FOUND;
         case -EINVAL:
         case -EOVERFLOW:
+        case -ENAMETOOLONG:
                 return COWD__V1__CODE__INVALID_ARGUMENT;
         case -EEXIST:
                 return COWD__V1__CODE__ALREADY_EXISTS;
@@ -84,7 +85,8 @@ static Cowd__V1__Code code_for_error(int err)
                 return COWD__V1__CODE__UNIMPLEMENTED;
         case -EIO:
                 /*
-                 * The swap file failed to read or write a page. The engine left
+                 * The swap file or a mapped file failed to read or write a
+                 * page. The engine left
                  * the page where it was, its data intact, so nothing is broken
                  * (not INTERNAL) and the client did nothing wrong: the service
                  * cannot do this now, and a retry may succeed once the
@@ -93,6 +95,8 @@ static Cowd__V1__Code code_for_error(int err)
                 return COWD__V1__CODE__UNAVAILABLE;
         case -ENOMEM:
         case -ENOSPC:
+        case -EDQUOT:
+        case -EMFILE:
         case -EAGAIN:
         case -EMLINK:
         case -ENOBUFS:
@@ -119,28 +123,36 @@ static Cowd__V1__FaultKind fault_kind_to_wire(enum cow_fault_kind kind)
 
 /*
  * The sentence for an engine error. A memory access (read, write, trace)
- * allocates no address space, so its -ENOSPC and -EIO can only come from the
- * swap file, and are said as such.
+ * allocates no address space, so its -ENOSPC and -EIO come from the swap
+ * file or a mapped file's page I/O; those of a write-back (msync, munmap,
+ * exit, a replacing mmap) come from a mapped file. Each is said as such.
  */
-static const char *engine_error_text(int err, bool access)
+static const char *engine_error_text(int err, bool access, bool writeback)
 {
         if (access && err == -ENOSPC)
                 return "memory is full and the swap file has no space left on its device";
         if (access && err == -EIO)
-                return "the swap file failed to read or write a page (its data is intact)";
+                return "the swap file or a mapped file failed to read or write a page "
+                       "(its data is intact)";
+        if (writeback && (err == -ENOSPC || err == -EDQUOT))
+                return "no space left on the device of a mapped file; its dirty pages stay in "
+                       "memory, nothing was lost";
+        if (writeback && err == -EIO)
+                return "a mapped file failed to write back; its dirty pages stay in memory, "
+                       "nothing was lost";
+        if (err == -EMFILE)
+                return "too many distinct files mapped at once (max_mapped_files)";
         return cow_engine_strerror(err);
 }
 
-/*
- * Sets the reply for an engine error from operation op on pid (0: no
- * process involved), counts limit rejections and, for -EFAULT, attaches the
- * fault. Returns err, so that handlers can "return dispatch_reply_engine_error(...)".
- */
+/* The contract is in dispatch-impl.h; handlers "return dispatch_reply_engine_error(...)". */
 int dispatch_reply_engine_error(cow_dispatcher *d, cow_reply *reply, int err, const char *op,
                                 cow_pid pid, const struct cow_fault *fault)
 {
         Cowd__V1__Code code = code_for_error(err);
         bool access = strcmp(op, "read") == 0 || strcmp(op, "write") == 0;
+        bool writeback = strcmp(op, "msync") == 0 || strcmp(op, "munmap") == 0 ||
+                         strcmp(op, "exit") == 0 || strcmp(op, "mmap") == 0;
 
         if (err == -EAGAIN)
                 d->counters->proc_limit_rejections++;
@@ -149,12 +161,12 @@ int dispatch_reply_engine_error(cow_dispatcher *d, cow_reply *reply, int err, co
 
         if (err == -EFAULT && fault) {
                 cow_reply_set_status(reply, code, "%s pid %u: %s at 0x%llx", op, pid,
-                                     engine_error_text(err, access),
+                                     engine_error_text(err, access, writeback),
                                      (unsigned long long)fault->addr);
                 cow_reply_set_fault(reply, fault_kind_to_wire(fault->kind), fault->addr);
         } else if (pid) {
                 cow_reply_set_status(reply, code, "%s pid %u: %s", op, pid,
-                                     engine_error_text(err, access));
+                                     engine_error_text(err, access, writeback));
         } else {
                 cow_reply_set_status(reply, code, "%s: %s", op, cow_engine_strerror(err));
         }
@@ -435,22 +447,24 @@ static int handle_mmap(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         Cowd__V1__Response *resp = cow_reply_response(reply);
         Cowd__V1__MmapResult *out;
         struct cow_mmap_args args = { 0 };
+        char key[COW_FILESTORE_KEY_MAX];
         uint64_t addr;
         int r;
 
         if (in->prot & ~(uint32_t)COW_PROT_MASK)
                 return dispatch_reply_invalid(reply, "mmap", "prot has bits other than read (1) and write (2)");
-        if (in->kind == COWD__V1__MAP_KIND__FILE || in->kind == COWD__V1__MAP_KIND__DEVICE) {
-                cow_reply_set_status(reply, COWD__V1__CODE__UNIMPLEMENTED,
-                                     "mmap: file and device mappings are not supported");
-                return -EOPNOTSUPP;
-        }
-        if (in->kind != COWD__V1__MAP_KIND__ANONYMOUS)
+        if (in->kind == COWD__V1__MAP_KIND__ANONYMOUS && (in->path[0] || in->offset))
+                return dispatch_reply_invalid(reply, "mmap",
+                                              "an anonymous mapping takes no path or offset");
+        if (in->kind != COWD__V1__MAP_KIND__ANONYMOUS && in->kind != COWD__V1__MAP_KIND__FILE &&
+            in->kind != COWD__V1__MAP_KIND__DEVICE)
                 return dispatch_reply_invalid(reply, "mmap", "unknown mapping kind");
-        if (in->path[0] || in->offset)
-                return dispatch_reply_invalid(reply, "mmap", "an anonymous mapping takes no path or offset");
 
         r = dispatch_proc_authorize(d, reply, uid, in->pid, "mmap");
+        if (r < 0)
+                return r;
+        /* A file or device: its key, size or number, checked before the engine sees it. */
+        r = dispatch_mmap_target(d, reply, uid, in, &args, key, sizeof(key));
         if (r < 0)
                 return r;
         out = RESULT_NEW(reply, Cowd__V1__MmapResult, cowd__v1__mmap_result__init);
@@ -461,7 +475,6 @@ static int handle_mmap(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         args.prot = in->prot;
         args.shared = in->shared;
         args.fixed = in->fixed;
-        args.kind = COW_MAP_ANONYMOUS;
         r = cow_engine_mmap(d->engine, in->pid, &args, &addr);
         if (r < 0)
                 return dispatch_reply_engine_error(d, reply, r, "mmap", in->pid, NULL);
@@ -655,7 +668,7 @@ static int trace_fail(cow_dispatcher *d, cow_reply *reply, Cowd__V1__TraceResult
         status->code = code;
         if (err == -EFAULT && fault) {
                 snprintf(msg, COW_REPLY_MESSAGE_MAX, "trace pid %u access %u: %s at 0x%llx", pid,
-                         out->done, engine_error_text(err, true),
+                         out->done, engine_error_text(err, true, false),
                          (unsigned long long)fault->addr);
                 cowd__v1__fault__init(f);
                 f->kind = fault_kind_to_wire(fault->kind);
@@ -663,7 +676,7 @@ static int trace_fail(cow_dispatcher *d, cow_reply *reply, Cowd__V1__TraceResult
                 out->fault = f;
         } else {
                 snprintf(msg, COW_REPLY_MESSAGE_MAX, "trace pid %u access %u: %s", pid,
-                         out->done, engine_error_text(err, true));
+                         out->done, engine_error_text(err, true, false));
         }
         status->message = msg;
         out->error = status;
@@ -808,6 +821,11 @@ static int handle_proc_stats(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         out->faults_first_touch = st.faults_first_touch;
         out->swapped_pages = st.swapped_pages;
         out->max_resident_pages = st.max_resident;
+        out->file_pages = st.file_pages;
+        out->dirty_pages = st.dirty_pages;
+        out->device_pages = st.device_pages;
+        out->writebacks = st.writebacks;
+        out->faults_bus = st.faults_bus;
         resp->result_case = COWD__V1__RESPONSE__RESULT_PROC_STATS;
         resp->proc_stats = out;
         return 0;
@@ -856,6 +874,15 @@ static int handle_sys_stats(cow_dispatcher *d, cow_reply *reply)
         out->swap_cache_hits = st.swap_cache_hits;
         out->oom_kills = st.oom_kills;
         out->swap_errors = st.swap_errors;
+        out->files = st.files;
+        out->file_pages = st.file_pages;
+        out->dirty_pages = st.dirty_pages;
+        out->writebacks = st.writebacks;
+        out->file_reads = st.file_reads;
+        out->file_errors = st.file_errors;
+        out->bus_faults = st.bus_faults;
+        out->device_frames = st.device_frames;
+        out->console_bytes = st.console_bytes;
 
         out->connections = c->connections;
         out->connections_total = c->connections_total;
@@ -953,6 +980,9 @@ static int handle_page_map(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 e->shared = !!(f & COW_PAGE_SHARED);
                 e->swapped = !!(f & COW_PAGE_SWAPPED);
                 e->swap_slot = (f & COW_PAGE_SWAPPED) ? info[i].swap_slot : 0;
+                e->file = !!(f & COW_PAGE_FILE);
+                e->dirty = !!(f & COW_PAGE_DIRTY);
+                e->device = !!(f & COW_PAGE_DEVICE);
                 list[i] = e;
         }
         out->page_size = (uint32_t)page_size;
@@ -1021,6 +1051,20 @@ static int handle_list_maps(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 maps[i].prot = info[i].prot;
                 maps[i].shared = info[i].shared;
                 maps[i].kind = (Cowd__V1__MapKind)info[i].kind;
+                maps[i].offset = info[i].offset;
+                if (info[i].kind == COW_MAP_FILE && info[i].file_key) {
+                        /* The name, without the owner's uid the key starts with. */
+                        const char *slash = strchr(info[i].file_key, '/');
+                        const char *name = slash ? slash + 1 : info[i].file_key;
+                        size_t len = strlen(name);
+                        char *copy = cow_reply_alloc(reply, len + 1);
+                        if (!copy)
+                                goto oom;
+                        memcpy(copy, name, len + 1);
+                        maps[i].path = copy;
+                } else if (info[i].kind == COW_MAP_DEVICE && cow_device_name(info[i].device)) {
+                        maps[i].path = (char *)cow_device_name(info[i].device);
+                }
                 list[i] = &maps[i];
         }
         out->n_maps = n;
@@ -1228,6 +1272,15 @@ int cow_dispatch(cow_dispatcher *d, uint32_t uid, const Cowd__V1__Request *req,
                 break;
         case COWD__V1__REQUEST__OP_FILE_REMOVE:
                 (void)dispatch_file_remove(d, reply, uid, req->file_remove);
+                break;
+        case COWD__V1__REQUEST__OP_MSYNC:
+                (void)dispatch_msync(d, reply, uid, req->msync);
+                break;
+        case COWD__V1__REQUEST__OP_CONSOLE_READ:
+                (void)dispatch_console_read(d, reply, req->console_read);
+                break;
+        case COWD__V1__REQUEST__OP_DEVICE_READ:
+                (void)dispatch_device_read(d, reply, req->device_read);
                 break;
         case COWD__V1__REQUEST__OP__NOT_SET:
         default:

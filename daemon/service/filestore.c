@@ -651,3 +651,24 @@ int cow_filestore_key_sync(cow_filestore *fs, const char *key)
         }
         return 0;
 }
+
+static ssize_t ops_read(void *ctx, const char *key, uint64_t offset, void *buf, size_t len)
+{
+        return cow_filestore_key_read(ctx, key, offset, buf, len);
+}
+
+static int ops_write(void *ctx, const char *key, uint64_t offset, const void *buf, size_t len)
+{
+        return cow_filestore_key_write(ctx, key, offset, buf, len);
+}
+
+static int ops_sync(void *ctx, const char *key)
+{
+        return cow_filestore_key_sync(ctx, key);
+}
+
+const struct cow_file_ops cow_filestore_ops = {
+        .read = ops_read,
+        .write = ops_write,
+        .sync = ops_sync,
+};

@@ -29,6 +29,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <cowd/engine.h>
+
 #define COW_FILESTORE_NAME_MAX 128
 /* "<uid>/<name>": ten digits, a slash, the name and its NUL. */
 #define COW_FILESTORE_KEY_MAX (10 + 1 + COW_FILESTORE_NAME_MAX + 1)
@@ -121,5 +123,8 @@ ssize_t cow_filestore_key_read(cow_filestore *fs, const char *key, uint64_t offs
 int cow_filestore_key_write(cow_filestore *fs, const char *key, uint64_t offset,
                             const void *buf, size_t len);
 int cow_filestore_key_sync(cow_filestore *fs, const char *key);
+
+/* The three above as the engine's file backend; ctx is the cow_filestore. */
+extern const struct cow_file_ops cow_filestore_ops;
 
 #endif /* COWD_SERVICE_FILESTORE_H */

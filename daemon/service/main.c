@@ -306,6 +306,7 @@ int main(int argc, char **argv)
         if (files_open(&cfg, state_dir, &files, log) < 0)
                 goto out;
         cow_server_set_files(server, files);
+        cow_engine_set_files(engine, &cow_filestore_ops, files);
         if (swap) {
                 cow_engine_set_swap(engine, &cow_swapfile_ops, swap);
                 log_info(log, "swap: %llu pages in %s, policy %s",
@@ -352,7 +353,15 @@ int main(int argc, char **argv)
                 log_error(log, "event loop failed");
                 goto out;
         }
-        /* Every client is answered and gone: the state is final. */
+        /*
+         * Every client is answered and gone: the state is final. Dirty pages
+         * of mapped files go to their files first, so that the files are
+         * right even if the checkpoint cannot be written.
+         */
+        r = cow_engine_sync_files(engine, true);
+        if (r < 0)
+                log_error(log, "writing mapped files back at stop: %s (the pages stay in the "
+                               "checkpoint)", cow_engine_strerror(r));
         if (state_dir) {
                 r = cow_checkpointer_run(checkpointer, "at stop", err, sizeof(err));
                 if (r < 0)

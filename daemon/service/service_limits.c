@@ -26,6 +26,8 @@ void cow_service_limits_init(struct cow_service_limits *limits, const struct cow
         limits->max_file_bytes = cfg->max_file_bytes;
         limits->file_quota_bytes = cfg->file_quota_bytes;
         limits->max_files_per_user = cfg->max_files_per_user;
+        limits->fb_width = cfg->engine.fb_width;
+        limits->fb_height = cfg->engine.fb_height;
         limits->max_connections = cfg->max_connections;
         limits->max_procs_per_user = cfg->max_procs_per_user;
         limits->idle_timeout_s = cfg->idle_timeout_s;

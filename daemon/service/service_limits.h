@@ -50,6 +50,8 @@ struct cow_service_limits {
         uint64_t max_file_bytes;     /* [files] limits, for the messages that cite them */
         uint64_t file_quota_bytes;
         uint32_t max_files_per_user;
+        uint32_t fb_width;           /* fb0's geometry, for device_read replies */
+        uint32_t fb_height;
         uint32_t max_connections;
         uint32_t max_procs_per_user;
         uint32_t idle_timeout_s;
