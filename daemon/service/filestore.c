@@ -560,7 +560,8 @@ int cow_filestore_list(cow_filestore *fs, uint32_t uid, const char *after,
                 free(l.all);
                 return r;
         }
-        qsort(l.all, l.n, sizeof(*l.all), entry_cmp);
+        if (l.n)
+                qsort(l.all, l.n, sizeof(*l.all), entry_cmp);
         n = l.n < cap ? l.n : cap;
         if (n)
                 memcpy(out, l.all, n * sizeof(*out));
