@@ -101,10 +101,10 @@ static int device_read_all(struct cmd_ctx *ctx, const char *device, uint8_t **re
 
         do {
                 Cowd__V1__Response *resp = NULL;
-                uint64_t want = off == 0 ? 0 : size - off;
+                /* The first request reads nothing: it learns the size and the geometry. */
+                uint64_t want = all ? size - off : 0;
                 if (want > chunk)
                         want = chunk;
-                /* The first request reads nothing: it learns the size and the geometry. */
                 r = cowc_device_read(ctx->conn, device, off, want, &resp, &ctx->err);
                 if (r != 0)
                         break;
@@ -128,7 +128,7 @@ static int device_read_all(struct cmd_ctx *ctx, const char *device, uint8_t **re
                         memcpy(all + off, d->data.data, want);
                 off += want;
                 cowc_response_free(resp);
-        } while (off < size);
+        } while (off < size || !all);
         if (r != 0) {
                 free(all);
                 return r;
