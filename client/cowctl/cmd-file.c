@@ -210,12 +210,21 @@ static int file_get(struct cmd_ctx *ctx, int argc, char **argv, struct value *re
         if (r == 0)
                 r = value_set_bytes(ret, data ? data : (uint8_t *)"", len);
         if (r == 0 && !ctx->quiet) {
-                if (opts[2].seen)
-                        fwrite(data, 1, len, ctx->out);
-                else if (opts[1].seen || ctx->mode == OUT_JSON)
+                if (ctx->mode == OUT_JSON) {
                         out_value("data", ret, ctx->mode, ctx->out);
-                else
+                } else if (opts[2].seen) {
+                        if (len)
+                                fwrite(data, 1, len, ctx->out);
+                } else if (opts[1].seen) {
+                        /* Text up to the first NUL, ending in a newline, as read --string. */
+                        size_t n = data ? strnlen((const char *)data, len) : 0;
+                        if (n)
+                                fwrite(data, 1, n, ctx->out);
+                        if (n == 0 || data[n - 1] != '\n')
+                                fputc('\n', ctx->out);
+                } else {
                         out_hexdump(ctx->out, 0, data, len);
+                }
         }
         free(data);
         return r;
