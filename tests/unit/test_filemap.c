@@ -793,7 +793,6 @@ static void test_console_log(void **state)
         assert_verify(e);
 }
 
-#if 0 /* checkpoints of the page cache and devices are next */
 /* ---- checkpoints ------------------------------------------------------- */
 
 static cow_engine *round_trip(cow_engine *e)
@@ -900,8 +899,6 @@ static void test_checkpoint_misfit(void **state)
         free(b.p);
 }
 
-#endif
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -927,6 +924,8 @@ int main(void)
                 cmocka_unit_test_teardown(test_evict_write_error, fm_teardown),
                 cmocka_unit_test_teardown(test_framebuffer_across_fork, fm_teardown),
                 cmocka_unit_test_teardown(test_console_log, fm_teardown),
+                cmocka_unit_test_teardown(test_checkpoint_round_trip, fm_teardown),
+                cmocka_unit_test_teardown(test_checkpoint_misfit, fm_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
