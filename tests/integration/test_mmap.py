@@ -91,6 +91,37 @@ class Files(unittest.TestCase):
             finally:
                 d.stop(check=False)
 
+    def test_a_checkpoint_keeps_dirty_file_pages_and_the_backend_comes_back(self):
+        with tempfile.TemporaryDirectory(prefix="cowd-state-") as state:
+            d = cowdtest.Daemon("--state-dir", state)
+            d.start()
+            try:
+                w = d.connect()
+                ok(w.call(file_put={"name": "kept.txt", "data": b"=" * 30}))
+                pid = ok(w.call(spawn={"name": "kept"})).spawn.pid
+                addr = ok(w.call(mmap={"pid": pid, "length": PAGE, "prot": 3, "shared": True,
+                                       "kind": 1, "path": "kept.txt"})).mmap.addr
+                ok(w.call(write={"pid": pid, "addr": addr, "data": b"in the checkpoint"}))
+                ok(w.call(checkpoint={}))
+                w.close()
+                d.kill()
+            finally:
+                d.stop(check=False)
+            path = os.path.join(owner_dir(os.path.join(state, "files")), "kept.txt")
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), b"=" * 30)  # never written back before the kill
+            with cowdtest.Daemon("--state-dir", state) as d:
+                w = d.connect()
+                pm = ok(w.call(page_map={"pid": pid, "addr": addr, "length": PAGE}))
+                self.assertTrue(pm.page_map.pages[0].dirty)
+                self.assertEqual(code_name(w.call(file_remove={"name": "kept.txt"})),
+                                 "FAILED_PRECONDITION")
+                # The restored engine writes back through the file store it was given.
+                ok(w.call(msync={"pid": pid, "addr": addr, "length": PAGE, "sync": True}))
+                with open(path, "rb") as f:
+                    self.assertEqual(f.read(), b"in the checkpoint" + b"=" * 13)
+                w.close()
+
     def test_dirty_pages_reach_the_file_at_a_clean_stop(self):
         with tempfile.TemporaryDirectory(prefix="cowd-state-") as state:
             with cowdtest.Daemon("--state-dir", state) as d:
