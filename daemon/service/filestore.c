@@ -117,16 +117,30 @@ static int owner_dir(cow_filestore *fs, uint32_t uid, bool create)
         return fd;
 }
 
+/* cow_filestore_name_check(), with a refusal counted. */
+static int name_check_counted(cow_filestore *fs, const char *name)
+{
+        int r = cow_filestore_name_check(name);
+
+        if (r < 0)
+                fs->counters.name_rejections++;
+        return r;
+}
+
 /*
  * Opens uid's file name with flags (O_NONBLOCK added: a FIFO planted there
- * must not block the daemon) and checks that it is a regular file. Returns
- * an fd or a negative errno.
+ * must not block the daemon) and checks that it is a regular file: the one
+ * door to a file by name, so the name is checked here. Returns an fd or a
+ * negative errno.
  */
 static int file_open(cow_filestore *fs, uint32_t uid, const char *name, int flags)
 {
         struct stat st;
         int dfd, fd;
 
+        fd = name_check_counted(fs, name);
+        if (fd < 0)
+                return fd;
         dfd = owner_dir(fs, uid, false);
         if (dfd < 0)
                 return dfd;
@@ -292,11 +306,6 @@ int cow_filestore_stat(cow_filestore *fs, uint32_t uid, const char *name, uint64
         struct stat st;
         int fd, r;
 
-        r = cow_filestore_name_check(name);
-        if (r < 0) {
-                fs->counters.name_rejections++;
-                return r;
-        }
         fd = file_open(fs, uid, name, O_RDONLY);
         if (fd < 0)
                 return fd;
@@ -431,11 +440,6 @@ int cow_filestore_put(cow_filestore *fs, uint32_t uid, const char *name, uint64_
         bool exists;
         int dfd, r;
 
-        r = cow_filestore_name_check(name);
-        if (r < 0) {
-                fs->counters.name_rejections++;
-                return r;
-        }
         if (offset > UINT64_MAX - len) {
                 fs->counters.size_rejections++;
                 return -EFBIG;
@@ -466,13 +470,8 @@ int cow_filestore_get(cow_filestore *fs, uint32_t uid, const char *name, uint64_
                       void *buf, size_t len, size_t *ret_n)
 {
         ssize_t n;
-        int fd, r;
+        int fd;
 
-        r = cow_filestore_name_check(name);
-        if (r < 0) {
-                fs->counters.name_rejections++;
-                return r;
-        }
         fd = file_open(fs, uid, name, O_RDONLY);
         if (fd < 0)
                 return fd;
@@ -492,11 +491,9 @@ int cow_filestore_remove(cow_filestore *fs, uint32_t uid, const char *name)
         struct stat st;
         int dfd, r;
 
-        r = cow_filestore_name_check(name);
-        if (r < 0) {
-                fs->counters.name_rejections++;
+        r = name_check_counted(fs, name);
+        if (r < 0)
                 return r;
-        }
         dfd = owner_dir(fs, uid, false);
         if (dfd < 0)
                 return dfd;

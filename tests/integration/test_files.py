@@ -204,32 +204,26 @@ class Limits(unittest.TestCase):
 
 class FullDisk(unittest.TestCase):
     def test_a_full_data_directory_is_typed_and_keeps_the_old_file(self):
-        if os.geteuid() != 0 or not shutil.which("mount"):
-            self.skipTest("needs root to mount a small tmpfs")
-        with tempfile.TemporaryDirectory(prefix="cowd-files-") as mnt:
-            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt], check=True)
-            try:
-                with cowdtest.Daemon("--files-dir", mnt) as d:
-                    w = d.connect()
-                    self.assertEqual(code_name(w.call(file_put={"name": "keep",
-                                                                "data": b"old!"})), "OK")
-                    r = w.call(file_put={"name": "keep", "data": b"y" * (128 * 1024)})
-                    self.assertEqual(code_name(r), "RESOURCE_EXHAUSTED")
-                    self.assertIn("no space left", r.status.message)
-                    r = w.call(file_get={"name": "keep", "length": 100})
-                    self.assertEqual(r.file_get.data, b"old!")
-                    r = w.call(file_put={"name": "keep", "data": b"z" * (120 * 1024),
-                                         "offset": 4})
-                    self.assertEqual(code_name(r), "RESOURCE_EXHAUSTED")
-                    self.assertEqual(w.call(file_get={"name": "keep", "length": 100})
-                                     .file_get.data, b"old!")
-                    # No temporary file left behind, and the daemon still serves.
-                    self.assertEqual(os.listdir(os.path.join(mnt, str(os.geteuid()))), ["keep"])
-                    self.assertEqual(code_name(w.call(spawn={"name": "alive"})), "OK")
-                    self.assertGreater(w.call(sys_stats={}).sys_stats.file_io_errors, 0)
-                    w.close()
-            finally:
-                subprocess.run(["umount", mnt], check=True)
+        with cowdtest.small_tmpfs(self, "64k", "cowd-files-") as mnt:
+            with cowdtest.Daemon("--files-dir", mnt) as d:
+                w = d.connect()
+                self.assertEqual(code_name(w.call(file_put={"name": "keep",
+                                                            "data": b"old!"})), "OK")
+                r = w.call(file_put={"name": "keep", "data": b"y" * (128 * 1024)})
+                self.assertEqual(code_name(r), "RESOURCE_EXHAUSTED")
+                self.assertIn("no space left", r.status.message)
+                r = w.call(file_get={"name": "keep", "length": 100})
+                self.assertEqual(r.file_get.data, b"old!")
+                r = w.call(file_put={"name": "keep", "data": b"z" * (120 * 1024),
+                                     "offset": 4})
+                self.assertEqual(code_name(r), "RESOURCE_EXHAUSTED")
+                self.assertEqual(w.call(file_get={"name": "keep", "length": 100})
+                                 .file_get.data, b"old!")
+                # No temporary file left behind, and the daemon still serves.
+                self.assertEqual(os.listdir(os.path.join(mnt, str(os.geteuid()))), ["keep"])
+                self.assertEqual(code_name(w.call(spawn={"name": "alive"})), "OK")
+                self.assertGreater(w.call(sys_stats={}).sys_stats.file_io_errors, 0)
+                w.close()
 
 
 OTHER_UID = textwrap.dedent("""

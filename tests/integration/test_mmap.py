@@ -7,8 +7,8 @@ replaced or removed file is refused while mapped; the framebuffer's
 screenshot holds exactly the pixels a script drew; the console log keeps
 two processes' text in order; a full data directory fails a write-back
 with a typed error, keeps the pages dirty and loses nothing."""
+import contextlib
 import os
-import shutil
 import struct
 import subprocess
 import tempfile
@@ -40,20 +40,37 @@ def owner_dir(files_dir):
     return os.path.join(files_dir, str(os.geteuid()))
 
 
+def map_new_file(w, name, data, length=PAGE, prot=3, shared=True):
+    """Puts a file of data, spawns a process and maps the file into it: (pid, addr)."""
+    ok(w.call(file_put={"name": name, "data": data}))
+    pid = ok(w.call(spawn={"name": name[:31]})).spawn.pid
+    addr = ok(w.call(mmap={"pid": pid, "length": length, "prot": prot, "shared": shared,
+                           "kind": 1, "path": name})).mmap.addr
+    return pid, addr
+
+
+@contextlib.contextmanager
+def daemon_to_kill(*args):
+    """A daemon the test ends with kill(): its exit status is not checked."""
+    d = cowdtest.Daemon(*args)
+    d.start()
+    try:
+        yield d
+    finally:
+        d.stop(check=False)
+
+
 class Files(unittest.TestCase):
     def test_a_clean_mapping_leaves_bytes_and_mtime_alone(self):
         with tempfile.TemporaryDirectory(prefix="cowd-files-") as files, \
                 cowdtest.Daemon("--files-dir", files) as d:
             w = d.connect()
             data = bytes(range(256)) * 40  # 10240 bytes: three pages, the last partial
-            ok(w.call(file_put={"name": "clean.bin", "data": data}))
+            pid, addr = map_new_file(w, "clean.bin", data, length=3 * PAGE)
             path = os.path.join(owner_dir(files), "clean.bin")
             # An mtime in the past, so that any write at all would move it.
             os.utime(path, ns=(1_000_000_000, 1_000_000_000))
             before = os.stat(path)
-            pid = ok(w.call(spawn={"name": "clean"})).spawn.pid
-            addr = ok(w.call(mmap={"pid": pid, "length": 3 * PAGE, "prot": 3, "shared": True,
-                                   "kind": 1, "path": "clean.bin"})).mmap.addr
             self.assertEqual(ok(w.call(read={"pid": pid, "addr": addr, "length": len(data)}))
                              .read.data, data)
             ok(w.call(msync={"pid": pid, "addr": addr, "length": 3 * PAGE, "sync": True}))
@@ -68,45 +85,31 @@ class Files(unittest.TestCase):
                 self.assertEqual(f.read(), data)
 
     def test_a_synced_msync_survives_kill_9(self):
-        with tempfile.TemporaryDirectory(prefix="cowd-state-") as state:
-            d = cowdtest.Daemon("--state-dir", state)
-            d.start()
-            try:
-                w = d.connect()
-                ok(w.call(file_put={"name": "durable.txt", "data": b"." * 100}))
-                pid = ok(w.call(spawn={"name": "durable"})).spawn.pid
-                addr = ok(w.call(mmap={"pid": pid, "length": PAGE, "prot": 3, "shared": True,
-                                       "kind": 1, "path": "durable.txt"})).mmap.addr
-                ok(w.call(write={"pid": pid, "addr": addr + 10, "data": b"acknowledged"}))
-                ok(w.call(msync={"pid": pid, "addr": addr, "length": PAGE, "sync": True}))
-                # Written after the msync and never synced: may be lost, and is.
-                ok(w.call(write={"pid": pid, "addr": addr + 50, "data": b"unsynced"}))
-                d.kill()  # SIGKILL, right after the synced msync's reply
-                self.assertEqual(d.proc.returncode, -9)
-                path = os.path.join(owner_dir(os.path.join(state, "files")), "durable.txt")
-                with open(path, "rb") as f:
-                    got = f.read()
-                self.assertEqual(got, b"." * 10 + b"acknowledged" + b"." * 78)
-                w.close()
-            finally:
-                d.stop(check=False)
+        with tempfile.TemporaryDirectory(prefix="cowd-state-") as state, \
+                daemon_to_kill("--state-dir", state) as d:
+            w = d.connect()
+            pid, addr = map_new_file(w, "durable.txt", b"." * 100)
+            ok(w.call(write={"pid": pid, "addr": addr + 10, "data": b"acknowledged"}))
+            ok(w.call(msync={"pid": pid, "addr": addr, "length": PAGE, "sync": True}))
+            # Written after the msync and never synced: may be lost, and is.
+            ok(w.call(write={"pid": pid, "addr": addr + 50, "data": b"unsynced"}))
+            d.kill()  # SIGKILL, right after the synced msync's reply
+            self.assertEqual(d.proc.returncode, -9)
+            path = os.path.join(owner_dir(os.path.join(state, "files")), "durable.txt")
+            with open(path, "rb") as f:
+                got = f.read()
+            self.assertEqual(got, b"." * 10 + b"acknowledged" + b"." * 78)
+            w.close()
 
     def test_a_checkpoint_keeps_dirty_file_pages_and_the_backend_comes_back(self):
         with tempfile.TemporaryDirectory(prefix="cowd-state-") as state:
-            d = cowdtest.Daemon("--state-dir", state)
-            d.start()
-            try:
+            with daemon_to_kill("--state-dir", state) as d:
                 w = d.connect()
-                ok(w.call(file_put={"name": "kept.txt", "data": b"=" * 30}))
-                pid = ok(w.call(spawn={"name": "kept"})).spawn.pid
-                addr = ok(w.call(mmap={"pid": pid, "length": PAGE, "prot": 3, "shared": True,
-                                       "kind": 1, "path": "kept.txt"})).mmap.addr
+                pid, addr = map_new_file(w, "kept.txt", b"=" * 30)
                 ok(w.call(write={"pid": pid, "addr": addr, "data": b"in the checkpoint"}))
                 ok(w.call(checkpoint={}))
                 w.close()
                 d.kill()
-            finally:
-                d.stop(check=False)
             path = os.path.join(owner_dir(os.path.join(state, "files")), "kept.txt")
             with open(path, "rb") as f:
                 self.assertEqual(f.read(), b"=" * 30)  # never written back before the kill
@@ -126,10 +129,7 @@ class Files(unittest.TestCase):
         with tempfile.TemporaryDirectory(prefix="cowd-state-") as state:
             with cowdtest.Daemon("--state-dir", state) as d:
                 w = d.connect()
-                ok(w.call(file_put={"name": "stop.txt", "data": b"-" * 20}))
-                pid = ok(w.call(spawn={"name": "stop"})).spawn.pid
-                addr = ok(w.call(mmap={"pid": pid, "length": PAGE, "prot": 3, "shared": True,
-                                       "kind": 1, "path": "stop.txt"})).mmap.addr
+                pid, addr = map_new_file(w, "stop.txt", b"-" * 20)
                 ok(w.call(write={"pid": pid, "addr": addr, "data": b"at stop"}))
                 w.close()
             path = os.path.join(owner_dir(os.path.join(state, "files")), "stop.txt")
@@ -139,10 +139,7 @@ class Files(unittest.TestCase):
     def test_a_mapped_file_cannot_be_replaced_or_removed(self):
         with cowdtest.Daemon() as d:
             w = d.connect()
-            ok(w.call(file_put={"name": "busy", "data": b"busy"}))
-            pid = ok(w.call(spawn={"name": "busy"})).spawn.pid
-            addr = ok(w.call(mmap={"pid": pid, "length": PAGE, "prot": 1, "kind": 1,
-                                   "path": "busy"})).mmap.addr
+            pid, addr = map_new_file(w, "busy", b"busy", prot=1, shared=False)
             ok(w.call(read={"pid": pid, "addr": addr, "length": 4}))
             for op, fields in (("file_put", {"name": "busy", "data": b"new"}),
                                ("file_put", {"name": "busy", "data": b"more", "offset": 4}),
@@ -160,14 +157,8 @@ class Files(unittest.TestCase):
             w.close()
 
     def test_a_full_data_directory_fails_the_write_back_and_loses_nothing(self):
-        if os.geteuid() != 0 or not shutil.which("mount"):
-            self.skipTest("needs root to mount a small tmpfs")
-        with tempfile.TemporaryDirectory(prefix="cowd-files-") as mnt:
-            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt], check=True)
-            try:
-                self._full_disk(mnt)
-            finally:
-                subprocess.run(["umount", mnt], check=True)
+        with cowdtest.small_tmpfs(self, "64k", "cowd-files-") as mnt:
+            self._full_disk(mnt)
 
     def _full_disk(self, mnt):
         with cowdtest.Daemon("--files-dir", mnt) as d:
