@@ -14,8 +14,6 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Room left in a frame for a request's other fields around its data. */
-#define FRAME_SLACK 1024u
 
 static int cmd_mmap_exec(struct cmd_ctx *ctx, int argc, char **argv, struct value *ret)
 {
@@ -23,6 +21,9 @@ static int cmd_mmap_exec(struct cmd_ctx *ctx, int argc, char **argv, struct valu
                 { .name = "--addr", .has_value = true },
                 { .name = "--shared" },
                 { .name = "--fixed" },
+                { .name = "--file", .has_value = true },
+                { .name = "--device", .has_value = true },
+                { .name = "--offset", .has_value = true },
         };
         struct cowc_mmap_args args = { 0 };
         char *pos[3];
@@ -46,6 +47,19 @@ static int cmd_mmap_exec(struct cmd_ctx *ctx, int argc, char **argv, struct valu
         args.fixed = opts[2].seen;
         if (args.fixed && !args.addr)
                 return cmd_fail(ctx, -EINVAL, "--fixed needs --addr");
+        if (opts[3].seen && opts[4].seen)
+                return cmd_fail(ctx, -EINVAL, "--file and --device exclude each other");
+        if (opts[3].seen) {
+                args.kind = COWD__V1__MAP_KIND__FILE;
+                args.path = opts[3].value;
+        } else if (opts[4].seen) {
+                args.kind = COWD__V1__MAP_KIND__DEVICE;
+                args.path = opts[4].value;
+        } else if (opts[5].seen) {
+                return cmd_fail(ctx, -EINVAL, "--offset needs --file or --device");
+        }
+        if (opts[5].seen && (r = cmd_parse_u64(ctx, "offset", opts[5].value, &args.offset)) < 0)
+                return r;
 
         r = cmd_connect(ctx);
         if (r < 0)
@@ -61,8 +75,10 @@ static int cmd_mmap_exec(struct cmd_ctx *ctx, int argc, char **argv, struct valu
 
 const struct cmd_entry cmd_mmap_entry = {
         .name = "mmap",
-        .usage = "PID LENGTH PROT [--addr A] [--shared] [--fixed]",
-        .summary = "map anonymous memory (PROT: r, w, rw, none); prints the address",
+        .usage = "PID LENGTH PROT [--addr A] [--shared] [--fixed] "
+                 "[--file NAME|--device fb0|console [--offset N]]",
+        .summary = "map memory, a file of yours or a device (PROT: r, w, rw, none); prints "
+                   "the address",
         .exec = cmd_mmap_exec,
 };
 
@@ -157,6 +173,32 @@ const struct cmd_entry cmd_madvise_entry = {
         .usage = "PID ADDR LEN dontneed|normal",
         .summary = "advise on a range; dontneed drops its pages",
         .exec = cmd_madvise_exec,
+        .silent = true,
+};
+
+static int cmd_msync_exec(struct cmd_ctx *ctx, int argc, char **argv, struct value *ret)
+{
+        struct args_opt opts[] = { { .name = "--async" } };
+        char *pos[3];
+        uint32_t pid;
+        uint64_t addr, len;
+        (void)ret;
+        int r = args_split(argc, argv, opts, ARRAY_SIZE(opts), pos, 3, ctx->why,
+                           sizeof(ctx->why));
+        if (r < 0)
+                return r;
+        if (r != 3)
+                return cmd_usage(ctx, &cmd_msync_entry);
+        if ((r = parse_range(ctx, pos, &pid, &addr, &len)) < 0 || (r = cmd_connect(ctx)) < 0)
+                return r;
+        return cowc_msync(ctx->conn, pid, addr, len, !opts[0].seen, &ctx->err);
+}
+
+const struct cmd_entry cmd_msync_entry = {
+        .name = "msync",
+        .usage = "PID ADDR LEN [--async]",
+        .summary = "write a range's dirty file pages back (and fsync them, unless --async)",
+        .exec = cmd_msync_exec,
         .silent = true,
 };
 
@@ -336,6 +378,25 @@ fail:
         return r;
 }
 
+int cmd_data_arg(struct cmd_ctx *ctx, const char *word, const char *hex, size_t max,
+                 uint8_t **ret, size_t *ret_len)
+{
+        uint8_t *data;
+        size_t len;
+
+        if (hex)
+                return decode_hex(ctx, hex, ret, ret_len);
+        if (word[0] == '@')
+                return slurp_file(ctx, word + 1, max, ret, ret_len);
+        len = strlen(word);
+        data = (uint8_t *)strdup(word);
+        if (!data)
+                return -ENOMEM;
+        *ret = data;
+        *ret_len = len;
+        return 0;
+}
+
 static int cmd_write_exec(struct cmd_ctx *ctx, int argc, char **argv, struct value *ret)
 {
         struct args_opt opts[] = { { .name = "--hex", .has_value = true } };
@@ -358,15 +419,8 @@ static int cmd_write_exec(struct cmd_ctx *ctx, int argc, char **argv, struct val
             (r = cmd_parse_u64(ctx, "ADDR", pos[1], &addr)) < 0 || (r = cmd_connect(ctx)) < 0)
                 goto out;
 
-        if (opts[0].seen) {
-                r = decode_hex(ctx, opts[0].value, &data, &len);
-        } else if (pos[2][0] == '@') {
-                r = slurp_file(ctx, pos[2] + 1, ctx->max_frame - FRAME_SLACK, &data, &len);
-        } else {
-                len = strlen(pos[2]);
-                data = (uint8_t *)strdup(pos[2]);
-                r = data ? 0 : -ENOMEM;
-        }
+        r = cmd_data_arg(ctx, opts[0].seen ? NULL : pos[2], opts[0].seen ? opts[0].value : NULL,
+                         ctx->max_frame - FRAME_SLACK, &data, &len);
         if (r < 0)
                 goto out;
         r = cowc_write(ctx->conn, pid, addr, data, len, &ctx->err);

@@ -139,7 +139,7 @@ static int cmd_pagemap_exec(struct cmd_ctx *ctx, int argc, char **argv, struct v
                         if (!p->present && !p->swapped && !opts[0].seen && n < 2)
                                 continue;
                         json_array_append_new(
-                                arr, json_pack("{sI sb sb sI sb sb sb sI sb sI sb sb sI}", "addr",
+                                arr, json_pack("{sI sb sb sI sb sb sb sI sb sI sb sb sI sb sb sb}", "addr",
                                                (json_int_t)p->addr, "mapped", p->mapped,
                                                "present", p->present, "frame",
                                                (json_int_t)p->frame, "writable", p->writable,
@@ -147,7 +147,8 @@ static int cmd_pagemap_exec(struct cmd_ctx *ctx, int argc, char **argv, struct v
                                                (json_int_t)p->sharers, "in_tlb", p->in_tlb,
                                                "prot", (json_int_t)p->prot, "shared",
                                                p->shared, "swapped", p->swapped, "swap_slot",
-                                               (json_int_t)p->swap_slot));
+                                               (json_int_t)p->swap_slot, "file", p->file,
+                                               "dirty", p->dirty, "device", p->device));
                 }
                 out_json(arr, ctx->out);
         } else if (!ctx->quiet) {

@@ -16,7 +16,8 @@ static const struct cmd_entry *const cmd_table[] = {
         &cmd_mmap_entry,    &cmd_munmap_entry,   &cmd_mprotect_entry, &cmd_madvise_entry,
         &cmd_read_entry,    &cmd_write_entry,    &cmd_stats_entry,   &cmd_pagemap_entry,
         &cmd_map_entry,     &cmd_run_entry,      &cmd_bench_entry,   &cmd_checkpoint_entry,
-        &cmd_replay_entry,
+        &cmd_replay_entry,  &cmd_file_entry,     &cmd_msync_entry,   &cmd_console_entry,
+        &cmd_screenshot_entry,
 };
 
 #define CMD_COUNT (sizeof(cmd_table) / sizeof(cmd_table[0]))

@@ -75,6 +75,17 @@ int cmd_parse_u64(struct cmd_ctx *ctx, const char *what, const char *s, uint64_t
 int cmd_parse_pid(struct cmd_ctx *ctx, const char *s, uint32_t *ret);
 int cmd_parse_prot(struct cmd_ctx *ctx, const char *s, uint32_t *ret);
 
+/* Room left in a frame for a request's other fields around its data. */
+#define FRAME_SLACK 1024u
+
+/*
+ * The bytes a command was given: hex digits when hex is set ("68 65", "0x6865"),
+ * else word itself, or the contents of the local file @PATH (at most max
+ * bytes). A new buffer in *ret. Returns 0 or a negative errno with ctx->why set.
+ */
+int cmd_data_arg(struct cmd_ctx *ctx, const char *word, const char *hex, size_t max,
+                 uint8_t **ret, size_t *ret_len);
+
 /* Usage failure for e: "usage: NAME USAGE". Returns -EINVAL. */
 int cmd_usage(struct cmd_ctx *ctx, const struct cmd_entry *e);
 
@@ -103,5 +114,7 @@ extern const struct cmd_entry cmd_map_entry;
 extern const struct cmd_entry cmd_run_entry;
 extern const struct cmd_entry cmd_bench_entry;
 extern const struct cmd_entry cmd_replay_entry;
+extern const struct cmd_entry cmd_file_entry, cmd_msync_entry, cmd_console_entry,
+        cmd_screenshot_entry;
 
 #endif /* COWCTL_CMD_H */

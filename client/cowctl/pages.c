@@ -39,6 +39,9 @@ static int page_list_add(struct page_list *l, const Cowd__V1__PageEntry *e)
                 .shared = e->shared,
                 .swapped = e->swapped,
                 .swap_slot = e->swap_slot,
+                .file = e->file,
+                .dirty = e->dirty,
+                .device = e->device,
         };
         return 0;
 }
@@ -56,6 +59,9 @@ const char *page_flags(const struct page *p, char *buf, size_t len)
                 { offsetof(struct page, shared), "shared" },
                 { offsetof(struct page, in_tlb), "tlb" },
                 { offsetof(struct page, swapped), "swapped" },
+                { offsetof(struct page, file), "file" },
+                { offsetof(struct page, dirty), "dirty" },
+                { offsetof(struct page, device), "device" },
         };
         size_t o = 0;
         buf[0] = '\0';

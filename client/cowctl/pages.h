@@ -20,6 +20,7 @@ struct page {
         bool mapped, present, writable, cow, zero, in_tlb, shared;
         bool swapped;       /* not present: its data is in swap slot swap_slot */
         uint64_t swap_slot;
+        bool file, dirty, device; /* a file's page-cache page (written since written back); a device's */
 };
 
 struct page_list {

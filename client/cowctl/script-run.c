@@ -461,14 +461,15 @@ static int expect_page(struct script_env *env, const struct script_stmt *s)
                 if ((v.i != 0) == negate) {
                         const Cowd__V1__PageEntry *pe = resp->page_map->pages[0];
                         r = report(env, s->line,
-                                   "expected %s but the page is%s%s%s%s%s%s%s (frame %u, %u "
-                                   "sharers)",
+                                   "expected %s but the page is%s%s%s%s%s%s%s%s%s%s (frame %u, "
+                                   "%u sharers)",
                                    expectation_text(s), pe->mapped ? " mapped" : " unmapped",
                                    pe->present ? " present" : " not-present",
                                    pe->writable ? " writable" : " not-writable",
                                    pe->cow ? " cow" : "", pe->zero ? " zero" : "",
                                    pe->shared ? " shared" : "", pe->in_tlb ? " in_tlb" : "",
-                                   pe->frame, pe->sharers);
+                                   pe->file ? " file" : "", pe->dirty ? " dirty" : "",
+                                   pe->device ? " device" : "", pe->frame, pe->sharers);
                 }
                 value_clear(&v);
         }

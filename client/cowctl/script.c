@@ -17,7 +17,8 @@
 #define MAX_DEPTH 64
 
 const char *const script_page_flags[] = {
-        "mapped", "present", "writable", "cow", "zero", "shared", "in_tlb", NULL,
+        "mapped", "present", "writable", "cow", "zero", "shared", "in_tlb", "file", "dirty",
+        "device", NULL,
 };
 
 enum tok_kind {
@@ -818,7 +819,7 @@ static int parse_expect_page(struct parser *p, struct script_stmt *s)
                 if (!known)
                         return fail(p, t->line,
                                     "unknown page flag %s (mapped, present, writable, cow, zero, "
-                                    "shared, in_tlb; '!' negates)",
+                                    "shared, in_tlb, file, dirty, device; '!' negates)",
                                     describe(t));
                 char **nf = realloc(s->flags, (s->nflags + 1) * sizeof(*nf));
                 if (!nf)

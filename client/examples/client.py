@@ -150,6 +150,20 @@ def main():
 
     c.ok("exit", pid=child)
     c.ok("exit", pid=parent)
+
+    # A file of ours, mapped shared: a write through memory reaches the file on msync.
+    c.ok("file_put", name="py-notes.txt", data=b"written by hand")
+    proc = c.ok("spawn", name="py-files").spawn.pid
+    m = c.ok("mmap", pid=proc, length=4096, prot=3, shared=True, kind=pb.FILE,
+             path="py-notes.txt").mmap.addr
+    check("the mapping shows the file",
+          c.ok("read", pid=proc, addr=m, length=15).read.data, b"written by hand")
+    c.ok("write", pid=proc, addr=m, data=b"WRITTEN")
+    c.ok("msync", pid=proc, addr=m, length=4096, sync=True)
+    check("msync wrote it back",
+          c.ok("file_get", name="py-notes.txt", length=100).file_get.data, b"WRITTEN by hand")
+    c.ok("exit", pid=proc)
+    c.ok("file_remove", name="py-notes.txt")
     print("%d check%s failed" % (failures, "" if failures == 1 else "s"))
     return 1 if failures else 0
 

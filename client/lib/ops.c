@@ -153,7 +153,9 @@ int cowc_mmap(cowc_conn *c, uint32_t pid, const struct cowc_mmap_args *args, uin
         m.prot = args->prot;
         m.shared = args->shared;
         m.fixed = args->fixed;
-        m.kind = COWD__V1__MAP_KIND__ANONYMOUS;
+        m.kind = (Cowd__V1__MapKind)args->kind;
+        m.path = (char *)(args->path ? args->path : "");
+        m.offset = args->offset;
         req.op_case = COWD__V1__REQUEST__OP_MMAP;
         req.mmap = &m;
         int r = call_expect(c, &req, COWD__V1__RESPONSE__RESULT_MMAP, &resp, err);
@@ -396,4 +398,120 @@ int cowc_trace(cowc_conn *c, uint32_t pid, const struct cowc_trace_access *acc, 
         }
         cowc_response_free(resp);
         return r;
+}
+
+int cowc_msync(cowc_conn *c, uint32_t pid, uint64_t addr, uint64_t length, bool sync,
+               struct cowc_error *err)
+{
+        Cowd__V1__MsyncRequest m = COWD__V1__MSYNC_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+
+        m.pid = pid;
+        m.addr = addr;
+        m.length = length;
+        m.sync = sync;
+        req.op_case = COWD__V1__REQUEST__OP_MSYNC;
+        req.msync = &m;
+        return call_simple(c, &req, COWD__V1__RESPONSE__RESULT_MSYNC, err);
+}
+
+int cowc_file_put(cowc_conn *c, const char *name, uint64_t offset, const void *data, size_t len,
+                  uint64_t *ret_size, struct cowc_error *err)
+{
+        Cowd__V1__FilePutRequest m = COWD__V1__FILE_PUT_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+        Cowd__V1__Response *resp = NULL;
+
+        m.name = (char *)name;
+        m.offset = offset;
+        m.data.data = (uint8_t *)(uintptr_t)data;
+        m.data.len = len;
+        req.op_case = COWD__V1__REQUEST__OP_FILE_PUT;
+        req.file_put = &m;
+        int r = call_expect(c, &req, COWD__V1__RESPONSE__RESULT_FILE_PUT, &resp, err);
+        if (r != 0)
+                return r;
+        if (ret_size)
+                *ret_size = resp->file_put->size;
+        cowc_response_free(resp);
+        return 0;
+}
+
+int cowc_file_get(cowc_conn *c, const char *name, uint64_t offset, void *buf, size_t len,
+                  size_t *ret_n, uint64_t *ret_size, struct cowc_error *err)
+{
+        Cowd__V1__FileGetRequest m = COWD__V1__FILE_GET_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+        Cowd__V1__Response *resp = NULL;
+
+        m.name = (char *)name;
+        m.offset = offset;
+        m.length = len;
+        req.op_case = COWD__V1__REQUEST__OP_FILE_GET;
+        req.file_get = &m;
+        int r = call_expect(c, &req, COWD__V1__RESPONSE__RESULT_FILE_GET, &resp, err);
+        if (r != 0)
+                return r;
+        size_t n = resp->file_get->data.len;
+        if (n > len) {
+                cowc_response_free(resp);
+                return -EPROTO;
+        }
+        if (n)
+                memcpy(buf, resp->file_get->data.data, n);
+        *ret_n = n;
+        if (ret_size)
+                *ret_size = resp->file_get->size;
+        cowc_response_free(resp);
+        return 0;
+}
+
+int cowc_file_remove(cowc_conn *c, const char *name, struct cowc_error *err)
+{
+        Cowd__V1__FileRemoveRequest m = COWD__V1__FILE_REMOVE_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+
+        m.name = (char *)name;
+        req.op_case = COWD__V1__REQUEST__OP_FILE_REMOVE;
+        req.file_remove = &m;
+        return call_simple(c, &req, COWD__V1__RESPONSE__RESULT_FILE_REMOVE, err);
+}
+
+int cowc_file_list(cowc_conn *c, const char *start_after, Cowd__V1__Response **ret,
+                   struct cowc_error *err)
+{
+        Cowd__V1__FileListRequest m = COWD__V1__FILE_LIST_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+
+        m.start_after = (char *)(start_after ? start_after : "");
+        req.op_case = COWD__V1__REQUEST__OP_FILE_LIST;
+        req.file_list = &m;
+        return call_expect(c, &req, COWD__V1__RESPONSE__RESULT_FILE_LIST, ret, err);
+}
+
+int cowc_console_read(cowc_conn *c, uint64_t offset, uint32_t max_bytes, Cowd__V1__Response **ret,
+                      struct cowc_error *err)
+{
+        Cowd__V1__ConsoleReadRequest m = COWD__V1__CONSOLE_READ_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+
+        m.offset = offset;
+        m.max_bytes = max_bytes;
+        req.op_case = COWD__V1__REQUEST__OP_CONSOLE_READ;
+        req.console_read = &m;
+        return call_expect(c, &req, COWD__V1__RESPONSE__RESULT_CONSOLE_READ, ret, err);
+}
+
+int cowc_device_read(cowc_conn *c, const char *device, uint64_t offset, uint64_t length,
+                     Cowd__V1__Response **ret, struct cowc_error *err)
+{
+        Cowd__V1__DeviceReadRequest m = COWD__V1__DEVICE_READ_REQUEST__INIT;
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+
+        m.device = (char *)device;
+        m.offset = offset;
+        m.length = length;
+        req.op_case = COWD__V1__REQUEST__OP_DEVICE_READ;
+        req.device_read = &m;
+        return call_expect(c, &req, COWD__V1__RESPONSE__RESULT_DEVICE_READ, ret, err);
 }

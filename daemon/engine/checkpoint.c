@@ -36,6 +36,22 @@
  *   per process, after the name: u32 TLB entries u32 ways, and after the
  *       fault counters: u64 major first_touch max_resident clock_hand u8 policy
  *
+ * Version 3 adds files and devices (version 1 and 2 files still load):
+ *   after the OOM victims: u32 fb_width fb_height console_log_bytes (they
+ *       must match the configuration), u64 bus faults
+ *   frame flags may mark page-cache frames (FRAME_FILE, FRAME_DIRTY)
+ *   after the swap slots: devices: per device frame u32 refs, then per
+ *       device frame u8 non-zero and, when set, its contents; the console
+ *       log: u64 end, then the min(end, console_log_bytes) bytes of its ring
+ *       in use
+ *   then files: u64 write-backs, reads, errors, u32 count, per file: u32 slot,
+ *       u16 key length, key, u64 size, u8 unsynced, u32 refs, u32 pages,
+ *       pages x (u64 pgoff u32 frame); objects that follow are anonymous only
+ *   leaf entries may map device frames or be evicted file pages
+ *   per process, after the policy: u64 bus faults, write-backs
+ *   per mapping, after kind: u8 device, u32 file slot (UINT32_MAX: none;
+ *       a file mapping's object is its file's page cache)
+ *
  * The reverse map and node bases follow from the page tables and are rebuilt.
  * Node counters (pages, zeros, nodes) are recomputed rather than stored. A
  * loaded state must pass cow_engine_verify() before it is accepted, so a
@@ -51,7 +67,7 @@
 #include "memobj.h"
 
 #define CKPT_MAGIC "COWDCKPT"
-#define CKPT_VERSION 2u
+#define CKPT_VERSION 3u
 #define NO_OBJECT UINT32_MAX
 /*
  * While reading, counts are held only to these bounds, which no engine comes
@@ -168,6 +184,69 @@ static void write_counters(struct writer *w, const struct engine_counters *c)
         w_u64(w, c->swap_errors);
 }
 
+static bool page_is_zero(const uint8_t *p, size_t len)
+{
+        for (size_t i = 0; i < len; i++)
+                if (p[i] != 0)
+                        return false;
+        return true;
+}
+
+/* How much of the console ring holds bytes: all of it once it has wrapped. */
+static uint32_t log_used(uint64_t end, uint32_t cap)
+{
+        return end < cap ? (uint32_t)end : cap;
+}
+
+/*
+ * Device frames' references and contents (a frame never drawn on costs one
+ * byte, so an unused framebuffer does not swell every checkpoint), then the
+ * console log's end and the part of its ring in use.
+ */
+static void write_devices(struct writer *w, const struct cow_engine *e)
+{
+        const struct frames *f = &e->frames;
+        for (uint32_t pfn = f->nframes + 1; pfn < frames_span(f); pfn++)
+                w_u32(w, f->meta[pfn].refs);
+        for (uint32_t pfn = f->nframes + 1; pfn < frames_span(f); pfn++) {
+                const uint8_t *page = frames_data(f, pfn);
+                bool zero = page_is_zero(page, f->page_size);
+                w_u8(w, !zero);
+                if (!zero)
+                        w_bytes(w, page, f->page_size);
+        }
+        w_u64(w, e->dev.log_end);
+        w_bytes(w, e->dev.log, log_used(e->dev.log_end, e->dev.log_cap));
+}
+
+/* The file table: keys, sizes and the page cache of each. */
+static void write_files(struct writer *w, const struct pagecache *pc)
+{
+        w_u64(w, pc->writebacks);
+        w_u64(w, pc->reads);
+        w_u64(w, pc->errors);
+        w_u32(w, pc->n);
+        for (uint32_t i = 0; i < pc->cap; i++) {
+                const struct pc_file *f = pc->v[i];
+                if (!f)
+                        continue;
+                size_t len = strlen(f->key);
+                w_u32(w, i);
+                w_u16(w, len);
+                w_bytes(w, f->key, len);
+                w_u64(w, f->size);
+                w_u8(w, f->unsynced);
+                w_u32(w, f->obj->refs);
+                w_u32(w, f->obj->count);
+                for (uint32_t j = 0; j < f->obj->cap; j++) {
+                        if (f->obj->keys[j] == 0)
+                                continue;
+                        w_u64(w, f->obj->keys[j] - 1);
+                        w_u32(w, f->obj->frames[j]);
+                }
+        }
+}
+
 static void write_frames(struct writer *w, const struct frames *f)
 {
         w_u32(w, f->hwm);
@@ -239,8 +318,8 @@ static int write_objects(struct writer *w, struct cow_engine *e)
                 const struct vma_set *s = &e->procs.v[i]->vmas;
                 for (uint32_t k = 0; k < s->n; k++) {
                         struct memobj *o = s->v[k].obj;
-                        if (!o || o->save_id != NO_OBJECT)
-                                continue;
+                        if (!o || o->save_id != NO_OBJECT || o->file != 0)
+                                continue; /* page caches are saved with their files */
                         if (count == cap) {
                                 cap = cap ? cap * 2 : 16;
                                 struct memobj **l = realloc(list, cap * sizeof(*l));
@@ -290,6 +369,8 @@ static void write_proc(struct writer *w, const struct cow_proc *p)
         w_u64(w, p->max_resident);
         w_u64(w, p->clock_hand);
         w_u8(w, p->policy);
+        w_u64(w, p->faults.bus);
+        w_u64(w, p->writebacks);
         w_u64(w, p->tlb.hits);
         w_u64(w, p->tlb.misses);
         w_u64(w, p->tlb.clock);
@@ -308,7 +389,9 @@ static void write_proc(struct writer *w, const struct cow_proc *p)
                 w_u8(w, v->prot);
                 w_u8(w, v->shared);
                 w_u8(w, v->kind);
-                w_u32(w, v->obj ? v->obj->save_id : NO_OBJECT);
+                w_u8(w, v->device);
+                w_u32(w, v->obj && v->obj->file ? v->obj->file - 1 : NO_OBJECT);
+                w_u32(w, v->obj && !v->obj->file ? v->obj->save_id : NO_OBJECT);
                 w_u64(w, v->pgoff);
         }
 }
@@ -344,10 +427,16 @@ int cow_engine_save(cow_engine *e, cow_sink_fn sink, void *ctx)
         w_u32(w, e->oom.n);
         for (uint32_t i = 0; i < e->oom.n; i++)
                 w_u32(w, e->oom.pid[i]);
+        w_u32(w, e->cfg.fb_width);
+        w_u32(w, e->cfg.fb_height);
+        w_u32(w, e->cfg.console_log_bytes);
+        w_u64(w, e->counters.bus_faults);
         write_frames(w, &e->frames);
         r = write_swap(w, e);
         if (r < 0)
                 goto out;
+        write_devices(w, e);
+        write_files(w, &e->pc);
         r = write_objects(w, e);
         if (r < 0)
                 goto out;
@@ -557,6 +646,151 @@ static void read_swap(struct reader *rd, struct cow_engine *e)
         free(page);
 }
 
+/* Reads past len bytes (a section that does not fit the configuration). */
+static void r_skip(struct reader *rd, uint64_t len)
+{
+        uint8_t scratch[4096];
+        while (len > 0 && rd->err == 0) {
+                size_t chunk = len < sizeof(scratch) ? (size_t)len : sizeof(scratch);
+                r_bytes(rd, scratch, chunk);
+                len -= chunk;
+        }
+}
+
+/*
+ * Device frames' references and contents, and the console log. With another
+ * geometry (a misfit, told once the checksum vouches for the file), the
+ * section is read past by the checkpoint's own sizes.
+ */
+static void read_devices(struct reader *rd, struct cow_engine *e, uint32_t fb_width,
+                         uint32_t fb_height, uint32_t log_bytes)
+{
+        struct frames *f = &e->frames;
+        if (rd->misfit) {
+                struct cow_engine_config other = e->cfg;
+                other.fb_width = fb_width;
+                other.fb_height = fb_height;
+                other.console_log_bytes = log_bytes;
+                if (cow_engine_config_check(&other, NULL) < 0) {
+                        r_fail(rd, -EBADMSG, "checkpoint device geometry is out of range");
+                        return;
+                }
+                uint64_t ndev = dev_frames_needed(&other);
+                r_skip(rd, ndev * 4);
+                for (uint64_t i = 0; i < ndev && rd->err == 0; i++)
+                        if (r_u8(rd))
+                                r_skip(rd, f->page_size);
+                r_skip(rd, log_used(r_u64(rd), log_bytes));
+                return;
+        }
+        for (uint32_t pfn = f->nframes + 1; pfn < frames_span(f) && rd->err == 0; pfn++)
+                f->meta[pfn].refs = r_u32(rd); /* checked against the leaves by verify */
+        for (uint32_t pfn = f->nframes + 1; pfn < frames_span(f) && rd->err == 0; pfn++) {
+                unsigned nonzero = r_u8(rd);
+                if (nonzero > 1)
+                        r_fail(rd, -EBADMSG, "checkpoint device frame is malformed");
+                else if (nonzero)
+                        r_bytes(rd, frames_data(f, pfn), f->page_size);
+        }
+        e->dev.log_end = r_u64(rd);
+        r_bytes(rd, e->dev.log, log_used(e->dev.log_end, e->dev.log_cap));
+}
+
+/*
+ * The file table. Each file's page cache is rebuilt with the frames' back
+ * references; dirty counts follow from the frames' flags.
+ */
+static void read_files(struct reader *rd, struct cow_engine *e)
+{
+        struct pagecache *pc = &e->pc;
+        pc->writebacks = r_u64(rd);
+        pc->reads = r_u64(rd);
+        pc->errors = r_u64(rd);
+        uint32_t n = r_u32(rd);
+        if (rd->err)
+                return;
+        if (n > 65536) {
+                r_fail(rd, -EBADMSG, "checkpoint file count is not believable");
+                return;
+        }
+        if (n > pc->max_files)
+                rd->misfit = "checkpoint holds more files than max_files allows";
+        for (uint32_t i = 0; i < n && rd->err == 0; i++) {
+                uint32_t slot = r_u32(rd);
+                unsigned len = r_u16(rd);
+                char key[COW_FILE_KEY_MAX + 1];
+                if (rd->err)
+                        return;
+                if (slot >= 65536 || len == 0 || len > COW_FILE_KEY_MAX ||
+                    (slot < pc->cap && pc->v[slot])) {
+                        r_fail(rd, -EBADMSG, "checkpoint file is malformed");
+                        return;
+                }
+                r_bytes(rd, key, len);
+                key[len] = '\0';
+                if (strlen(key) != len || pc_find(pc, key, NULL)) {
+                        r_fail(rd, -EBADMSG, "checkpoint file key is malformed or repeated");
+                        return;
+                }
+                if (len > pc->max_key)
+                        rd->misfit = "checkpoint holds a file key longer than max_file_key";
+                /* Room for the slot, then the file, through the usual constructor. */
+                while (pc->cap <= slot) {
+                        uint32_t cap = pc->cap ? pc->cap * 2 : 8;
+                        struct pc_file **v = realloc(pc->v, cap * sizeof(*v));
+                        if (!v) {
+                                r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
+                                return;
+                        }
+                        memset(v + pc->cap, 0, (cap - pc->cap) * sizeof(*v));
+                        pc->v = v;
+                        pc->cap = cap;
+                }
+                struct pc_file *f = calloc(1, sizeof(*f));
+                if (f)
+                        f->key = strdup(key);
+                if (f && f->key)
+                        f->obj = memobj_new();
+                if (!f || !f->key || !f->obj) {
+                        if (f)
+                                free(f->key);
+                        free(f);
+                        r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
+                        return;
+                }
+                pc->v[slot] = f;
+                pc->n++;
+                f->obj->file = slot + 1;
+                f->size = r_u64(rd);
+                f->unsynced = r_u8(rd) != 0;
+                f->obj->refs = r_u32(rd);
+                uint32_t pages = r_u32(rd);
+                if (pages > e->frames.hwm || f->size > UINT64_MAX / 2) {
+                        r_fail(rd, -EBADMSG, "checkpoint file holds more pages than memory");
+                        return;
+                }
+                for (uint32_t k = 0; k < pages && rd->err == 0; k++) {
+                        uint64_t pgoff = r_u64(rd);
+                        uint32_t pfn = r_u32(rd);
+                        if (pfn == 0 || pfn > e->frames.hwm || pgoff == UINT64_MAX ||
+                            memobj_lookup(f->obj, pgoff) != 0 ||
+                            !(e->frames.meta[pfn].flags & FRAME_FILE)) {
+                                r_fail(rd, -EBADMSG, "checkpoint file page is malformed");
+                        } else if (memobj_insert(f->obj, pgoff, pfn) < 0) {
+                                r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
+                        } else {
+                                pc->back[pfn] = (struct pc_back){ .pgoff = pgoff,
+                                                                  .file = slot + 1 };
+                                pc->pages++;
+                                if (e->frames.meta[pfn].flags & FRAME_DIRTY) {
+                                        f->dirty++;
+                                        pc->dirty++;
+                                }
+                        }
+                }
+        }
+}
+
 static void read_objects(struct reader *rd, struct cow_engine *e, struct load_state *ls)
 {
         uint32_t n = r_u32(rd);
@@ -641,8 +875,12 @@ static void read_nodes(struct reader *rd, struct cow_engine *e, struct load_stat
                                 bool swap_ok = pte_is_swap(value) && rd->version >= 2 &&
                                                pte_swap_slot(value) < rd->swap_hwm &&
                                                (value & ~pte_swap_make(UINT32_MAX)) == 0;
-                                if (!swap_ok && (pte_pfn(value) > e->frames.hwm ||
-                                                 !(value & PTE_PRESENT)))
+                                bool v3_ok = rd->version >= 3 &&
+                                             (pte_is_file_out(value) ||
+                                              ((value & PTE_PRESENT) &&
+                                               pte_pfn(value) < frames_span(&e->frames)));
+                                if (!swap_ok && !v3_ok && (pte_pfn(value) > e->frames.hwm ||
+                                                           !(value & PTE_PRESENT)))
                                         r_fail(rd, -EBADMSG, "checkpoint entry maps no frame");
                                 node->pte[i] = value;
                         } else {
@@ -712,6 +950,10 @@ static void read_proc(struct reader *rd, struct cow_engine *e, struct load_state
                 if (!cow_policy_name(p->policy))
                         r_fail(rd, -EBADMSG, "checkpoint process has an unknown policy");
         }
+        if (rd->version >= 3) {
+                p->faults.bus = r_u64(rd);
+                p->writebacks = r_u64(rd);
+        }
         p->tlb.hits = r_u64(rd);
         p->tlb.misses = r_u64(rd);
         p->tlb.clock = r_u64(rd);
@@ -735,9 +977,20 @@ static void read_proc(struct reader *rd, struct cow_engine *e, struct load_state
                 v.prot = r_u8(rd);
                 v.shared = r_u8(rd) != 0;
                 v.kind = r_u8(rd);
+                uint32_t file = NO_OBJECT;
+                if (rd->version >= 3) {
+                        v.device = r_u8(rd);
+                        file = r_u32(rd);
+                }
                 uint32_t obj = r_u32(rd);
                 v.pgoff = r_u64(rd);
-                if (obj != NO_OBJECT) {
+                if (file != NO_OBJECT) {
+                        if (file >= e->pc.cap || !e->pc.v[file] || obj != NO_OBJECT) {
+                                r_fail(rd, -EBADMSG, "checkpoint mapping names no file");
+                                return;
+                        }
+                        v.obj = e->pc.v[file]->obj;
+                } else if (obj != NO_OBJECT) {
                         if (obj >= ls->nobjs) {
                                 r_fail(rd, -EBADMSG, "checkpoint mapping names no object");
                                 return;
@@ -745,8 +998,12 @@ static void read_proc(struct reader *rd, struct cow_engine *e, struct load_state
                         v.obj = ls->objs[obj];
                 }
                 /* Order and overlap are checked by cow_engine_verify() afterwards. */
-                if (v.start >= v.end || v.prot & ~COW_PROT_MASK || v.shared != (v.obj != NULL) ||
-                    v.kind != COW_MAP_ANONYMOUS ||
+                /* The kind, object and device agree; cow_engine_verify() checks the rest. */
+                bool want_obj = v.kind == COW_MAP_FILE || (v.kind == COW_MAP_ANONYMOUS && v.shared);
+                bool file_ok = (v.kind == COW_MAP_FILE) == (file != NO_OBJECT);
+                if (v.start >= v.end || v.prot & ~COW_PROT_MASK || want_obj != (v.obj != NULL) ||
+                    !file_ok || v.kind > (rd->version >= 3 ? COW_MAP_DEVICE : COW_MAP_ANONYMOUS) ||
+                    (v.kind == COW_MAP_DEVICE && (v.device >= COW_DEV_COUNT || !v.shared)) ||
                     (p->vmas.n && p->vmas.v[p->vmas.n - 1].end > v.start)) {
                         r_fail(rd, -EBADMSG, "checkpoint mapping is malformed");
                         return;
@@ -816,6 +1073,19 @@ static void check_objects_used(struct reader *rd, struct cow_engine *e, struct l
 /* Frees what a failed load built, without trusting any reference count in it. */
 static void load_discard(struct cow_engine *e, struct load_state *ls)
 {
+        struct pagecache *pc = &e->pc;
+        for (uint32_t i = 0; i < pc->cap; i++) {
+                struct pc_file *f = pc->v[i];
+                if (!f)
+                        continue;
+                free(f->obj->keys);
+                free(f->obj->frames);
+                free(f->obj);
+                free(f->key);
+                free(f);
+                pc->v[i] = NULL;
+        }
+        pc->n = 0;
         for (uint32_t i = 0; i < e->procs.n; i++) {
                 struct cow_proc *p = e->procs.v[i];
                 p->root = NULL;
@@ -840,9 +1110,11 @@ static void rmap_leaf(void *arg, const struct pt_node *leaf)
         struct cow_engine *e = arg;
         /* pt_scan() hands leaves out read-only; the map keeps them to change later. */
         struct pt_node *l = (struct pt_node *)leaf;
-        for (unsigned i = 0; i < PT_FANOUT && leaf->used != 0; i++)
+        for (unsigned i = 0; i < PT_FANOUT && leaf->used != 0; i++) {
                 if (pte_has_frame(leaf->pte[i]))
                         rmap_add(&e->rmap, &e->frames, pte_pfn(leaf->pte[i]), l, i);
+                e->pt.file_out += pte_is_file_out(leaf->pte[i]);
+        }
 }
 
 /* Node bases and the reverse map follow from the page tables: rebuilt, not stored. */
@@ -912,9 +1184,25 @@ int cow_engine_load_swap(const struct cow_engine_config *cfg, cow_source_fn sour
                         for (uint32_t i = 0; i < n && rd.err == 0; i++)
                                 e->oom.pid[e->oom.n++] = r_u32(&rd);
                 }
+                uint32_t fb_width = 0, fb_height = 0, log_bytes = 0;
+                if (version >= 3) {
+                        fb_width = r_u32(&rd);
+                        fb_height = r_u32(&rd);
+                        log_bytes = r_u32(&rd);
+                        if (rd.err == 0 && (fb_width != cfg->fb_width ||
+                                            fb_height != cfg->fb_height ||
+                                            log_bytes != cfg->console_log_bytes))
+                                rd.misfit = "checkpoint framebuffer geometry or console log"
+                                            " size differs from the configuration";
+                        e->counters.bus_faults = r_u64(&rd);
+                }
                 read_frames(&rd, &e->frames, e->swap.nslots);
                 if (version >= 2)
                         read_swap(&rd, e);
+                if (version >= 3) {
+                        read_devices(&rd, e, fb_width, fb_height, log_bytes);
+                        read_files(&rd, e);
+                }
                 read_objects(&rd, e, &ls);
                 read_nodes(&rd, e, &ls);
                 read_procs(&rd, e, &ls);

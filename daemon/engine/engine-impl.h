@@ -9,7 +9,9 @@
 
 #include <cowd/engine.h>
 
+#include "device.h"
 #include "frames.h"
+#include "pagecache.h"
 #include "pagetable.h"
 #include "process.h"
 #include "rmap.h"
@@ -30,6 +32,7 @@ struct engine_counters {
         uint64_t swap_cache_hits;
         uint64_t oom_kills;
         uint64_t swap_errors;
+        uint64_t bus_faults;
 };
 
 /* Pids the OOM killer ended, not yet drained by cow_engine_oom_victims(). */
@@ -64,6 +67,8 @@ struct cow_engine {
         struct swap swap;
         uint32_t clock_hand; /* global clock: the next frame it looks at */
         struct oom_log oom;
+        struct pagecache pc;
+        struct devices dev;
 };
 
 static inline uint64_t engine_vpn(const struct cow_engine *e, uint64_t addr)
@@ -74,6 +79,17 @@ static inline uint64_t engine_vpn(const struct cow_engine *e, uint64_t addr)
 /* Scans page tables if anything changed since the last scan. 0 or -ENOMEM. */
 int sharing_refresh(struct cow_engine *e);
 void sharing_fini(struct sharing *s);
+
+/* Checks a page-aligned range and rounds its length up: 0, -EINVAL or -EOVERFLOW. */
+int engine_range_check(const struct cow_engine *e, uint64_t addr, uint64_t length,
+                       uint64_t *ret_end);
+
+/*
+ * Writes back the dirty pages of p's shared file mappings within [start,
+ * end), then, with sync, syncs those files. 0 or the first backend error.
+ */
+int engine_writeback(struct cow_engine *e, struct cow_proc *p, uint64_t start, uint64_t end,
+                     bool sync);
 
 /* True when a write through this entry may proceed without a fault. */
 bool engine_write_ok(const struct vma *v, uint64_t pte, unsigned path_state);

@@ -31,7 +31,7 @@ const char *cow_engine_strerror(int err)
         case ENOMEM:
                 return "out of memory: no free physical frame and nothing to evict";
         case ENOSPC:
-                return "no free virtual address range of that size, or no space in swap";
+                return "no free virtual address range of that size, or no space in swap or a file";
         case EAGAIN:
                 return "process limit reached";
         case EMLINK:
@@ -43,9 +43,13 @@ const char *cow_engine_strerror(int err)
         case ENXIO:
                 return "range is not wholly mapped";
         case EIO:
-                return "swap backend I/O error";
+                return "swap or file backend I/O error";
         case EOPNOTSUPP:
-                return "mapping kind not supported";
+                return "mapping kind not supported (or no file backend)";
+        case EMFILE:
+                return "too many files mapped or cached";
+        case ENAMETOOLONG:
+                return "file key too long";
         default:
                 return "unexpected engine error";
         }
@@ -65,6 +69,11 @@ void cow_engine_config_init(struct cow_engine_config *cfg)
                 .policy = COW_POLICY_CLOCK,
                 .seed = 1,
                 .oom_kill = false,
+                .fb_width = 640,
+                .fb_height = 480,
+                .console_log_bytes = 64 * 1024,
+                .max_files = 1024,
+                .max_file_key = COW_FILE_KEY_MAX,
         };
 }
 
@@ -117,6 +126,15 @@ int cow_engine_config_check(const struct cow_engine_config *cfg, const char **re
                 why = "swap_slots must be below 2^31";
         else if (!cow_policy_name(cfg->policy))
                 why = "policy must be clock, fifo or lru";
+        else if (cfg->fb_width == 0 || cfg->fb_height == 0 ||
+                 (uint64_t)cfg->fb_width * cfg->fb_height * 4 > COW_FB_MAX_BYTES)
+                why = "fb_width and fb_height must be at least 1, with at most 64 MiB of pixels";
+        else if (cfg->console_log_bytes < 1024 || cfg->console_log_bytes > (16u << 20))
+                why = "console_log_bytes must be from 1024 to 16777216";
+        else if (cfg->max_files == 0 || cfg->max_files > 65536)
+                why = "max_files must be from 1 to 65536";
+        else if (cfg->max_file_key == 0 || cfg->max_file_key > COW_FILE_KEY_MAX)
+                why = "max_file_key must be from 1 to 255";
 
         if (why) {
                 if (ret_why)
@@ -136,8 +154,19 @@ int cow_engine_new(const struct cow_engine_config *cfg, cow_engine **ret)
         if (!e)
                 return -ENOMEM;
         e->cfg = *cfg;
-        r = frames_init(&e->frames, (uint32_t)(cfg->mem_bytes / cfg->page_size), cfg->page_size);
+        uint32_t nframes = (uint32_t)(cfg->mem_bytes / cfg->page_size);
+        r = frames_init(&e->frames, nframes, dev_frames_needed(cfg), cfg->page_size);
         if (r < 0) {
+                free(e);
+                return r;
+        }
+        r = dev_init(&e->dev, cfg, nframes);
+        if (r == 0)
+                r = pc_init(&e->pc, &e->frames, cfg->max_files, cfg->max_file_key);
+        if (r < 0) {
+                pc_fini(&e->pc);
+                dev_fini(&e->dev);
+                frames_fini(&e->frames);
                 free(e);
                 return r;
         }
@@ -145,6 +174,8 @@ int cow_engine_new(const struct cow_engine_config *cfg, cow_engine **ret)
         unsigned levels = (vpn_bits + PT_BITS - 1) / PT_BITS;
         r = swap_init(&e->swap, (uint32_t)cfg->swap_slots, &e->frames);
         if (r < 0) {
+                pc_fini(&e->pc);
+                dev_fini(&e->dev);
                 frames_fini(&e->frames);
                 free(e);
                 return r;
@@ -176,6 +207,8 @@ void cow_engine_free(cow_engine *e)
         for (uint32_t i = 0; i < e->procs.n; i++)
                 proc_free(e, e->procs.v[i]);
         proc_table_fini(&e->procs);
+        pc_fini(&e->pc); /* after the mappings: the table holds the last references */
+        dev_fini(&e->dev);
         sharing_fini(&e->sharing);
         swap_fini(&e->swap);
         rmap_fini(&e->rmap);
@@ -300,8 +333,12 @@ int cow_engine_exit(cow_engine *e, cow_pid pid)
         struct cow_proc *p = proc_table_find(&e->procs, pid);
         if (!p)
                 return -ESRCH;
+        /* A failed write-back leaves its pages dirty in the page cache, which
+         * keeps the file held; the failure is counted in file_errors. */
+        (void)engine_writeback(e, p, 0, e->va_limit, false);
         proc_table_remove(&e->procs, pid);
         proc_free(e, p);
+        pc_gc(&e->pc);
         e->generation++;
         return 0;
 }
@@ -313,7 +350,7 @@ int cow_engine_proc_info(const cow_engine *e, cow_pid pid, struct cow_proc_info 
                 return -ESRCH;
         *ret = (struct cow_proc_info){
                 .pid = p->pid, .ppid = p->ppid, .owner = p->owner,
-                .rss_pages = p->root->pages - proc_swapped(e, p),
+                .rss_pages = p->root->pages - proc_out(e, p),
         };
         memcpy(ret->name, p->name, sizeof(ret->name));
         return 0;
@@ -331,7 +368,7 @@ cow_pid cow_engine_proc_next(const cow_engine *e, cow_pid after)
  * Checks a page-aligned range and rounds its length up to whole pages.
  * Returns 0, -EINVAL (unaligned, empty, outside user space) or -EOVERFLOW.
  */
-static int range_check(const struct cow_engine *e, uint64_t addr, uint64_t length,
+int engine_range_check(const struct cow_engine *e, uint64_t addr, uint64_t length,
                        uint64_t *ret_end)
 {
         uint64_t mask = e->frames.page_size - 1;
@@ -346,14 +383,22 @@ static int range_check(const struct cow_engine *e, uint64_t addr, uint64_t lengt
         return 0;
 }
 
-/* Drops [start, end) from the page table, the mapping set and the TLB. */
+/*
+ * Drops [start, end) from the page table, the mapping set and the TLB, after
+ * writing back the dirty file pages its shared mappings reach (a failure
+ * there changes nothing).
+ */
 static int unmap_range(struct cow_engine *e, struct cow_proc *p, uint64_t start, uint64_t end)
 {
-        int r = vma_remove(&p->vmas, start, end, &e->frames);
+        int r = engine_writeback(e, p, start, end, false);
+        if (r < 0)
+                return r;
+        r = vma_remove(&p->vmas, start, end, &e->frames);
         if (r < 0)
                 return r;
         pt_clear_range(&e->pt, p->root, engine_vpn(e, start), engine_vpn(e, end));
         tlb_invalidate_range(&p->tlb, engine_vpn(e, start), engine_vpn(e, end));
+        pc_gc(&e->pc);
         e->generation++;
         return 0;
 }
@@ -383,14 +428,37 @@ int cow_engine_mmap(cow_engine *e, cow_pid pid, const struct cow_mmap_args *args
                 return -ESRCH;
         if (args->prot & ~(unsigned)COW_PROT_MASK)
                 return -EINVAL;
-        if (args->kind != COW_MAP_ANONYMOUS)
-                return -EOPNOTSUPP;
-
         uint64_t mask = e->frames.page_size - 1, start = args->addr, end;
         if (args->length == 0 || args->length > e->va_limit)
                 return args->length == 0 ? -EINVAL : -EOVERFLOW;
         uint64_t len = (args->length + mask) & ~mask;
+        bool shared = args->shared;
         int r;
+
+        switch (args->kind) {
+        case COW_MAP_ANONYMOUS:
+                break;
+        case COW_MAP_FILE:
+                if (!e->pc.ops)
+                        return -EOPNOTSUPP;
+                r = pc_key_check(&e->pc, args->file_key);
+                if (r < 0)
+                        return r;
+                /* Page offsets stay below 2^52, far from wrapping the object's keys. */
+                if ((args->offset & mask) != 0 || args->offset > UINT64_MAX / 4096)
+                        return -EINVAL;
+                break;
+        case COW_MAP_DEVICE: {
+                uint64_t dev_len = (cow_engine_device_bytes(e, args->device) + mask) & ~mask;
+                if (!cow_device_name(args->device) || (args->offset & mask) != 0 ||
+                    args->offset > dev_len || len > dev_len - args->offset)
+                        return -EINVAL;
+                shared = true; /* a device has no copy-on-write */
+                break;
+        }
+        default:
+                return -EOPNOTSUPP;
+        }
 
         if (start == 0) {
                 if (args->fixed)
@@ -400,7 +468,7 @@ int cow_engine_mmap(cow_engine *e, cow_pid pid, const struct cow_mmap_args *args
                         return r;
                 end = start + len;
         } else {
-                r = range_check(e, start, len, &end);
+                r = engine_range_check(e, start, len, &end);
                 if (r < 0)
                         return r;
                 if (start < e->frames.page_size)
@@ -415,27 +483,36 @@ int cow_engine_mmap(cow_engine *e, cow_pid pid, const struct cow_mmap_args *args
 
         struct vma v = {
                 .start = start, .end = end, .prot = (uint8_t)args->prot,
-                .shared = args->shared, .kind = (uint8_t)args->kind,
+                .shared = shared, .kind = (uint8_t)args->kind,
         };
-        if (args->shared && !(v.obj = memobj_new()))
+        if (args->kind == COW_MAP_FILE) {
+                v.pgoff = args->offset >> e->frames.page_shift;
+                r = pc_open(&e->pc, args->file_key, args->file_size, &v.obj);
+                if (r < 0)
+                        return r;
+        } else if (args->kind == COW_MAP_DEVICE) {
+                v.device = (uint8_t)args->device;
+                v.pgoff = args->offset >> e->frames.page_shift;
+        } else if (shared && !(v.obj = memobj_new())) {
                 return -ENOMEM;
+        }
         /* Room for two splits and the new mapping first: once the old range is
          * gone, nothing may fail. */
         r = vma_reserve(&p->vmas, p->vmas.n + 3);
-        if (r < 0) {
-                memobj_unref(v.obj, &e->frames);
-                return r;
-        }
+        if (r < 0)
+                goto fail;
         if (!vma_range_free(&p->vmas, start, end))
                 r = unmap_range(e, p, start, end); /* MAP_FIXED replaces */
         if (r == 0)
                 r = vma_insert(&p->vmas, &v);
-        if (r < 0) {
-                memobj_unref(v.obj, &e->frames);
-                return r;
-        }
+        if (r < 0)
+                goto fail;
         *ret_addr = start;
         return 0;
+fail:
+        memobj_unref(v.obj, &e->frames);
+        pc_gc(&e->pc); /* a file opened for this mapping alone goes again */
+        return r;
 }
 
 int cow_engine_munmap(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length)
@@ -444,7 +521,7 @@ int cow_engine_munmap(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length
         if (!p)
                 return -ESRCH;
         uint64_t end;
-        int r = range_check(e, addr, length, &end);
+        int r = engine_range_check(e, addr, length, &end);
         if (r == 0)
                 r = edit_budget(e, p, addr, end, true, 0);
         if (r == 0)
@@ -461,7 +538,7 @@ int cow_engine_mprotect(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t leng
         if (prot & ~(unsigned)COW_PROT_MASK)
                 return -EINVAL;
         uint64_t end;
-        int r = range_check(e, addr, length, &end);
+        int r = engine_range_check(e, addr, length, &end);
         if (r < 0)
                 return r;
         if (!vma_range_covered(&p->vmas, addr, end))
@@ -486,7 +563,7 @@ int cow_engine_madvise(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t lengt
         if (advice != COW_MADV_NORMAL && advice != COW_MADV_DONTNEED)
                 return -EINVAL;
         uint64_t end;
-        int r = range_check(e, addr, length, &end);
+        int r = engine_range_check(e, addr, length, &end);
         if (r < 0)
                 return r;
         if (!vma_range_covered(&p->vmas, addr, end))
@@ -513,9 +590,14 @@ int cow_engine_maps(const cow_engine *e, cow_pid pid, uint64_t addr, struct cow_
         size_t n = 0;
         for (uint32_t i = vma_index_after(&p->vmas, addr); i < p->vmas.n && n < cap; i++, n++) {
                 const struct vma *v = &p->vmas.v[i];
+                const struct pc_file *f = pc_file_of(&e->pc, v->obj);
                 out[n] = (struct cow_map_info){
                         .addr = v->start, .length = v->end - v->start, .prot = v->prot,
                         .shared = v->shared, .kind = (enum cow_map_kind)v->kind,
+                        .offset = v->kind == COW_MAP_ANONYMOUS ? 0 :
+                                  v->pgoff << e->frames.page_shift,
+                        .file_key = f ? f->key : NULL,
+                        .device = (enum cow_device)v->device,
                 };
         }
         return (int)n;

@@ -7,10 +7,19 @@
 
 #include "engine-impl.h"
 
+/* Private anonymous frames and page-cache frames; never pinned ones. */
 static bool evictable(const struct frame *fr)
 {
-        return fr->refs != 0 && (fr->flags & FRAME_ANON) &&
-               !(fr->flags & (FRAME_OBJECT | FRAME_PINNED));
+        if (fr->refs == 0 || (fr->flags & FRAME_PINNED))
+                return false;
+        return (fr->flags & FRAME_FILE) ||
+               ((fr->flags & FRAME_ANON) && !(fr->flags & FRAME_OBJECT));
+}
+
+/* Whether the backend that evicting fr needs is there: the files' or swap. */
+static bool backend_ready(const struct cow_engine *e, const struct frame *fr)
+{
+        return (fr->flags & FRAME_FILE) ? e->pc.ops != NULL : e->swap.ops != NULL;
 }
 
 /* Drops every TLB entry, in every process, that caches vpn -> pfn. */
@@ -29,9 +38,40 @@ static void shoot_down(struct cow_engine *e, uint64_t vpn, uint32_t pfn)
  * holds a valid copy, then turns every leaf entry mapping it into a swap
  * entry. The write comes first, so a failing backend changes nothing.
  */
+/*
+ * Evicts a page-cache frame: writes it back if dirty (a failure changes
+ * nothing), turns every leaf entry mapping it into an evicted-file-page entry
+ * (a fault reads it again through the mapping's file and offset), and drops
+ * it from the cache. Never to swap: the file is its home.
+ */
+static int evict_file_frame(struct cow_engine *e, uint32_t pfn)
+{
+        struct frame *fr = &e->frames.meta[pfn];
+        int r = pc_writeback(&e->pc, pfn);
+        if (r < 0)
+                return r;
+        while (fr->owner != 0) {
+                const struct rmap_ent *x = &e->rmap.v[fr->owner];
+                struct pt_node *leaf = x->leaf;
+                unsigned idx = x->idx;
+                rmap_del(&e->rmap, &e->frames, pfn, leaf, idx);
+                /* A page either way: the counters up every path stay right. */
+                leaf->pte[idx] = PTE_FILE;
+                e->pt.file_out++;
+                shoot_down(e, leaf->base + idx, pfn);
+                frames_put(&e->frames, pfn);
+        }
+        pc_drop(&e->pc, pfn); /* the cache's reference, the last */
+        e->counters.evictions++;
+        e->generation++;
+        return 0;
+}
+
 static int evict_frame(struct cow_engine *e, uint32_t pfn)
 {
         struct swap *sw = &e->swap;
+        if (e->frames.meta[pfn].flags & FRAME_FILE)
+                return evict_file_frame(e, pfn);
         struct frame *fr = &e->frames.meta[pfn];
         uint32_t slot;
 
@@ -78,7 +118,7 @@ static uint32_t pick_global(struct cow_engine *e)
                                 e->clock_hand = 1;
                         uint32_t pfn = e->clock_hand++;
                         struct frame *fr = &f->meta[pfn];
-                        if (!evictable(fr))
+                        if (!evictable(fr) || !backend_ready(e, fr))
                                 continue;
                         if (fr->aux & FRAME_REFERENCED) {
                                 fr->aux &= (uint16_t)~FRAME_REFERENCED;
@@ -91,7 +131,7 @@ static uint32_t pick_global(struct cow_engine *e)
         uint64_t key = UINT64_MAX;
         for (uint32_t pfn = 1; pfn <= f->hwm; pfn++) {
                 const struct frame *fr = &f->meta[pfn];
-                if (!evictable(fr))
+                if (!evictable(fr) || !backend_ready(e, fr))
                         continue;
                 uint64_t k = e->cfg.policy == COW_POLICY_FIFO ? fr->loaded : fr->used;
                 if (k < key) {
@@ -104,7 +144,7 @@ static uint32_t pick_global(struct cow_engine *e)
 
 int evict_global(struct cow_engine *e)
 {
-        if (!e->swap.ops)
+        if (!e->swap.ops && (!e->pc.ops || e->pc.pages == 0))
                 return -ENOMEM;
         uint32_t pfn = pick_global(e);
         return pfn ? evict_frame(e, pfn) : -ENOMEM;
@@ -206,7 +246,7 @@ int evict_local(struct cow_engine *e, struct cow_proc *p, uint64_t lo_vpn, uint6
                 const struct candidate c = l.v[pick_local(e, p, &l)];
                 if (c.pfn == FRAME_ZERO)
                         r = drop_zero(e, p, c.vpn);
-                else if (!e->swap.ops)
+                else if (!backend_ready(e, &e->frames.meta[c.pfn]))
                         r = -ENOMEM;
                 else
                         r = evict_frame(e, c.pfn);
@@ -216,27 +256,39 @@ int evict_local(struct cow_engine *e, struct cow_proc *p, uint64_t lo_vpn, uint6
 }
 
 struct count_acc {
-        uint64_t n;
+        uint64_t swapped, out;
 };
 
-static void count_swapped(void *arg, uint64_t vpn, uint64_t pte)
+static void count_out(void *arg, uint64_t vpn, uint64_t pte)
 {
+        struct count_acc *acc = arg;
         (void)vpn;
-        ((struct count_acc *)arg)->n += pte_is_swap(pte);
+        acc->swapped += pte_is_swap(pte);
+        acc->out += pte_is_out(pte);
+}
+
+static struct count_acc proc_count_out(const struct cow_engine *e, const struct cow_proc *p)
+{
+        struct count_acc acc = { 0 };
+        /* No swap entry or evicted file page anywhere: skip the walk. */
+        if (e->swap.used != 0 || e->pt.file_out != 0)
+                pt_walk(&e->pt, p->root, 0, e->pt.vpn_limit, count_out, &acc);
+        return acc;
 }
 
 uint64_t proc_swapped(const struct cow_engine *e, const struct cow_proc *p)
 {
-        if (e->swap.used == 0)
-                return 0; /* no swap entry anywhere: skip the walk */
-        struct count_acc acc = { 0 };
-        pt_walk(&e->pt, p->root, 0, e->pt.vpn_limit, count_swapped, &acc);
-        return acc.n;
+        return proc_count_out(e, p).swapped;
+}
+
+uint64_t proc_out(const struct cow_engine *e, const struct cow_proc *p)
+{
+        return proc_count_out(e, p).out;
 }
 
 uint64_t proc_resident(const struct cow_engine *e, const struct cow_proc *p)
 {
-        return p->root->pages + p->root->zeros - proc_swapped(e, p);
+        return p->root->pages + p->root->zeros - proc_out(e, p);
 }
 
 /* ---- out of memory ------------------------------------------------------ */

@@ -7,8 +7,10 @@
  * map, one entry per leaf however many processes share the leaf) into the
  * same swap entry, shoots down every TLB entry that caches it, and writes the
  * page to swap once; a frame still in the swap cache is clean and is dropped
- * without a write. Only private anonymous frames are evicted: the zero page
- * never is, and frames of shared mappings stay with their memory object.
+ * without a write. Private anonymous frames and page-cache frames are
+ * evicted: a page-cache frame is written back to its file if dirty (never to
+ * swap) and dropped, its entries becoming evicted-file-page entries. The zero
+ * page, frames of shared anonymous memory and device frames never are.
  *
  * Global replacement runs when no frame is free (cfg.policy over all frames).
  * Local replacement runs when a process with max_resident is at its limit
@@ -45,6 +47,9 @@ uint64_t proc_resident(const struct cow_engine *e, const struct cow_proc *p);
 
 /* Entries of p's page table that are swap entries. */
 uint64_t proc_swapped(const struct cow_engine *e, const struct cow_proc *p);
+
+/* Entries of p's page table that hold a page out of memory: swapped or evicted file pages. */
+uint64_t proc_out(const struct cow_engine *e, const struct cow_proc *p);
 
 /*
  * When cfg.oom_kill is set: ends the process holding the most pages, other

@@ -27,7 +27,7 @@ static uint64_t vma_pgoff(const struct cow_engine *e, const struct vma *v, uint6
 struct page_needs {
         unsigned frames;  /* frames it would allocate: 0, 1, or 2 (read from swap, then copy) */
         bool prepare;     /* it changes the page table, so its path must be prepared */
-        bool swapin;      /* its page is in swap */
+        bool io;          /* its page must be read: from swap or from a file */
         bool fills;       /* a non-present entry becomes present */
 };
 
@@ -48,13 +48,24 @@ static struct page_needs page_needs(const struct cow_engine *e, const struct cow
                 /* Swapped in where the entry is, shared leaf or not; a write then
                  * reuses the frame or copies it as for any present page. */
                 uint32_t cached = swap_cached(&e->swap, pte_swap_slot(pte));
-                struct page_needs n = { .frames = cached == 0, .swapin = true, .fills = true };
+                struct page_needs n = { .frames = cached == 0, .io = true, .fills = true };
                 if (write) {
                         uint32_t refs = cached ? e->frames.meta[cached].refs + 1 : 1;
                         n.frames += (state & PT_PATH_SHARED) || refs != 1;
                         n.prepare = true;
                 }
                 return n;
+        }
+        if (v->kind == COW_MAP_DEVICE)
+                return (struct page_needs){ .prepare = true, .fills = !present };
+        if (v->kind == COW_MAP_FILE && (v->shared || !present)) {
+                /* The page cache's frame, read first if it is not there; a private
+                 * write then copies it (do_cow_fault). */
+                bool cached = memobj_lookup(v->obj, vma_pgoff(e, v, vpn)) != 0;
+                return (struct page_needs){
+                        .frames = !cached + (!v->shared && write), .io = !cached,
+                        .prepare = true, .fills = !present,
+                };
         }
         if (v->shared)
                 return (struct page_needs){
@@ -72,8 +83,13 @@ static struct page_needs page_needs(const struct cow_engine *e, const struct cow
 static void record_segv(struct cow_engine *e, struct cow_proc *p, enum cow_fault_kind kind,
                         uint64_t addr, struct cow_fault *ret_fault)
 {
-        p->faults.segv++;
-        e->counters.segv++;
+        if (kind == COW_BUS_ADRERR) {
+                p->faults.bus++;
+                e->counters.bus_faults++;
+        } else {
+                p->faults.segv++;
+                e->counters.segv++;
+        }
         if (ret_fault)
                 *ret_fault = (struct cow_fault){ .kind = kind, .addr = addr };
 }
@@ -105,9 +121,14 @@ static int access_check(struct cow_engine *e, struct cow_proc *p, uint64_t addr,
                         return -EFAULT;
                 }
                 uint64_t vpn = engine_vpn(e, page);
+                if (v->kind == COW_MAP_FILE &&
+                    vma_pgoff(e, v, vpn) >= pc_file_pages(&e->pc, pc_file_of(&e->pc, v->obj))) {
+                        record_segv(e, p, COW_BUS_ADRERR, at, ret_fault);
+                        return -EFAULT;
+                }
                 struct page_needs need = page_needs(e, p, v, vpn, write);
                 frames += need.frames;
-                swapins += need.swapin;
+                swapins += need.io;
                 if (need.prepare && vpn >> PT_BITS != last_leaf) {
                         last_leaf = vpn >> PT_BITS;
                         nodes += pt_nodes_for_prepare(&e->pt, p->root, vpn);
@@ -119,12 +140,15 @@ static int access_check(struct cow_engine *e, struct cow_proc *p, uint64_t addr,
         return 0;
 }
 
-/* An untouched page of a shared mapping: find or create its frame in the object. */
+/*
+ * An untouched page of a shared mapping: find or create its frame in the
+ * object (a file's page is already in its cache: cached).
+ */
 static uint32_t fault_shared(struct cow_engine *e, struct cow_proc *p, const struct vma *v,
-                             uint64_t vpn, struct pt_path *path, uint64_t *slot)
+                             uint64_t vpn, struct pt_path *path, uint64_t *slot, uint32_t cached)
 {
         uint64_t pgoff = vma_pgoff(e, v, vpn);
-        uint32_t pfn = memobj_lookup(v->obj, pgoff);
+        uint32_t pfn = cached ? cached : memobj_lookup(v->obj, pgoff);
         if (pfn == 0) {
                 /* access_check() counted this frame as needed: it is there. */
                 if (frames_alloc(&e->frames, FRAME_OBJECT, true, &pfn) < 0 ||
@@ -138,6 +162,25 @@ static uint32_t fault_shared(struct cow_engine *e, struct cow_proc *p, const str
         return pfn;
 }
 
+/* A device page maps its own frame: never copied, never zero. */
+static uint32_t fault_device(struct cow_engine *e, const struct vma *v, uint64_t vpn,
+                             struct pt_path *path, uint64_t *slot)
+{
+        uint32_t pfn = e->dev.base[v->device] + (uint32_t)vma_pgoff(e, v, vpn);
+        frames_get(&e->frames, pfn);
+        pt_set(&e->pt, path, slot, pte_make(pfn, PTE_ACCESSED));
+        return pfn;
+}
+
+/* A read of a private file page maps the page cache's frame, write-protected. */
+static uint32_t fault_file_read(struct cow_engine *e, struct pt_path *path, uint64_t *slot,
+                                uint32_t cached)
+{
+        frames_get(&e->frames, cached);
+        pt_set(&e->pt, path, slot, pte_make(cached, PTE_ACCESSED));
+        return cached;
+}
+
 /* A read of an untouched private page maps the zero page: no frame is used. */
 static uint32_t fault_zero_map(struct cow_engine *e, struct cow_proc *p, struct pt_path *path,
                                uint64_t *slot)
@@ -148,14 +191,28 @@ static uint32_t fault_zero_map(struct cow_engine *e, struct cow_proc *p, struct 
         return FRAME_ZERO;
 }
 
-/* A write to a private page that is absent, on the zero page, or write-protected. */
+/*
+ * A write to a private page that is absent, on the zero page, or
+ * write-protected. An absent page of a file mapping is a copy of the page
+ * cache's frame, cached.
+ */
 static uint32_t fault_private_write(struct cow_engine *e, struct cow_proc *p,
-                                    struct pt_path *path, uint64_t *slot)
+                                    struct pt_path *path, uint64_t *slot, uint32_t cached)
 {
         const uint64_t bits = PTE_WRITE | PTE_ACCESSED | PTE_DIRTY;
         uint64_t pte = *slot;
         uint32_t old = pte_pfn(pte), pfn;
 
+        if (!(pte & PTE_PRESENT) && cached != 0) {
+                if (frames_alloc(&e->frames, FRAME_ANON, false, &pfn) < 0)
+                        abort(); /* counted by access_check() */
+                memcpy(frames_data(&e->frames, pfn), frames_data(&e->frames, cached),
+                       e->frames.page_size);
+                pt_set(&e->pt, path, slot, pte_make(pfn, bits));
+                p->faults.cow_copy++;
+                e->counters.cow_copies++;
+                return pfn;
+        }
         if (!(pte & PTE_PRESENT) || old == FRAME_ZERO) {
                 if (frames_alloc(&e->frames, FRAME_ANON, true, &pfn) < 0)
                         abort(); /* counted by access_check() */
@@ -251,23 +308,53 @@ static int fault_in(struct cow_engine *e, struct cow_proc *p, const struct vma *
                 *ret_pfn = pte_pfn(pte);
                 return 0;
         }
+        /* A file page comes from the page cache, read in first if need be, so
+         * that a failed read changes nothing. */
+        uint32_t cached = 0;
+        if (v->kind == COW_MAP_FILE && (v->shared || !(pte & PTE_PRESENT))) {
+                uint64_t pgoff = vma_pgoff(e, v, vpn);
+                cached = memobj_lookup(v->obj, pgoff);
+                if (cached == 0) {
+                        int r = pc_fill(&e->pc, v->obj, pgoff, &cached);
+                        if (r < 0)
+                                return r;
+                        p->faults.major++;
+                }
+        }
         if (pte == 0)
                 p->faults.first_touch++;
 
         struct pt_path path;
         uint64_t *slot = pt_prepare(&e->pt, p->root, vpn, &path);
         e->generation++;
-        if (v->shared) {
+        if (v->kind == COW_MAP_DEVICE) {
                 *ret_writable = (v->prot & COW_PROT_WRITE) != 0;
-                *ret_pfn = fault_shared(e, p, v, vpn, &path, slot);
+                *ret_pfn = fault_device(e, v, vpn, &path, slot);
+        } else if (v->shared) {
+                *ret_writable = (v->prot & COW_PROT_WRITE) != 0;
+                *ret_pfn = fault_shared(e, p, v, vpn, &path, slot, cached);
         } else if (!write) {
                 *ret_writable = false;
-                *ret_pfn = fault_zero_map(e, p, &path, slot);
+                *ret_pfn = cached ? fault_file_read(e, &path, slot, cached) :
+                                    fault_zero_map(e, p, &path, slot);
         } else {
                 *ret_writable = true;
-                *ret_pfn = fault_private_write(e, p, &path, slot);
+                *ret_pfn = fault_private_write(e, p, &path, slot, cached);
         }
         return 0;
+}
+
+/*
+ * Bytes were just stored into frame pfn: a page-cache frame turns dirty, and
+ * what lands in the console page joins the console log.
+ */
+static inline void stored(struct cow_engine *e, uint32_t pfn, const uint8_t *buf, size_t len)
+{
+        uint16_t flags = e->frames.meta[pfn].flags;
+        if (flags & FRAME_FILE)
+                pc_dirty(&e->pc, pfn);
+        else if ((flags & FRAME_DEVICE) && pfn >= e->dev.base[COW_DEV_CONSOLE])
+                dev_console_append(&e->dev, buf, len);
 }
 
 /* The accessed bit and the LRU stamp of a frame just used. */
@@ -381,7 +468,7 @@ static bool room_possible(struct cow_engine *e, struct cow_proc *p, uint64_t lo,
         uint64_t have = frames_free_count(&e->frames);
         if (need <= have)
                 return true;
-        if (!e->swap.ops)
+        if (!e->swap.ops && !e->pc.ops)
                 return false;
         mark_range(e, p, lo, hi, write, true);
         /* Clean frames go without a slot; each dirty one takes a free slot. (A
@@ -393,13 +480,19 @@ static bool room_possible(struct cow_engine *e, struct cow_proc *p, uint64_t lo,
         bool enough = false;
         for (uint32_t pfn = 1; pfn <= e->frames.hwm && !enough; pfn++) {
                 const struct frame *fr = &e->frames.meta[pfn];
-                if (fr->refs == 0 || !(fr->flags & FRAME_ANON) ||
-                    (fr->flags & (FRAME_OBJECT | FRAME_PINNED)))
+                if (fr->refs == 0 || (fr->flags & FRAME_PINNED))
                         continue;
-                if (fr->next != 0)
+                if (fr->flags & FRAME_FILE) {
+                        /* Dropped, after a write-back if dirty: no slot either way. */
+                        clean += e->pc.ops != NULL;
+                } else if (!(fr->flags & FRAME_ANON) || (fr->flags & FRAME_OBJECT) ||
+                           !e->swap.ops) {
+                        continue;
+                } else if (fr->next != 0) {
                         clean++;
-                else
+                } else {
                         dirty++;
+                }
                 enough = need <= have + clean + (dirty < slots ? dirty : slots);
         }
         mark_range(e, p, lo, hi, write, false);
@@ -440,9 +533,10 @@ static int access_paged(struct cow_engine *e, struct cow_proc *p, uint64_t addr,
                         unsigned state;
                         uint64_t pte = pt_lookup(&e->pt, p->root, engine_vpn(e, at), &state);
                         uint8_t *page = frames_data(&e->frames, pte_pfn(pte));
-                        if (write)
+                        if (write) {
                                 memcpy(page + off, buf, chunk);
-                        else
+                                stored(e, pte_pfn(pte), buf, chunk);
+                        } else
                                 memcpy(buf, page + off, chunk);
                         buf += chunk;
                         at += chunk;
@@ -473,7 +567,7 @@ int fault_access(struct cow_engine *e, struct cow_proc *p, uint64_t addr, uint8_
                 record_segv(e, p, COW_SEGV_MAPERR, e->va_limit, ret_fault);
                 return -EFAULT;
         }
-        bool can_evict = e->swap.ops || e->cfg.oom_kill || p->max_resident;
+        bool can_evict = e->swap.ops || e->cfg.oom_kill || p->max_resident || e->pc.pages;
         if (need > frames_free_count(&e->frames) && !can_evict)
                 return -ENOMEM;
         r = pt_reserve(&e->pt, nodes);
@@ -497,9 +591,10 @@ int fault_access(struct cow_engine *e, struct cow_proc *p, uint64_t addr, uint8_
                 uint32_t pfn;
                 translate(e, p, v, engine_vpn(e, at), write, &pfn); /* cannot fail here */
                 uint8_t *page = frames_data(&e->frames, pfn);
-                if (write)
+                if (write) {
                         memcpy(page + off, buf, chunk);
-                else
+                        stored(e, pfn, buf, chunk);
+                } else
                         memcpy(buf, page + off, chunk);
                 buf += chunk;
                 at += chunk;

@@ -12,18 +12,19 @@ static void *reserve(size_t len)
         return p == MAP_FAILED ? NULL : p;
 }
 
-int frames_init(struct frames *f, uint32_t nframes, uint32_t page_size)
+int frames_init(struct frames *f, uint32_t nframes, uint32_t ndev, uint32_t page_size)
 {
         memset(f, 0, sizeof(*f));
-        if (nframes == 0 || nframes >= UINT32_MAX || page_size == 0 ||
+        if (nframes == 0 || nframes >= UINT32_MAX - ndev || page_size == 0 ||
             (page_size & (page_size - 1)) != 0)
                 return -EINVAL;
 
         f->page_size = page_size;
         f->page_shift = (unsigned)__builtin_ctz(page_size);
         f->nframes = nframes;
-        f->mem_len = ((size_t)nframes + 1) << f->page_shift;
-        f->meta_len = ((size_t)nframes + 1) * sizeof(struct frame);
+        f->ndev = ndev;
+        f->mem_len = frames_span(f) << f->page_shift;
+        f->meta_len = frames_span(f) * sizeof(struct frame);
 
         f->mem = reserve(f->mem_len);
         f->meta = reserve(f->meta_len);
@@ -36,6 +37,8 @@ int frames_init(struct frames *f, uint32_t nframes, uint32_t page_size)
         (void)madvise(f->mem, f->mem_len, MADV_HUGEPAGE);
         /* The zero page is read-only on the host too: a stray write crashes loudly. */
         (void)mprotect(f->mem, page_size, PROT_READ);
+        for (uint32_t i = 1; i <= ndev; i++)
+                f->meta[nframes + i].flags = FRAME_DEVICE;
         return 0;
 }
 
@@ -79,7 +82,7 @@ void frames_put(struct frames *f, uint32_t pfn)
         if (pfn == FRAME_ZERO)
                 return;
         struct frame *fr = &f->meta[pfn];
-        if (--fr->refs != 0)
+        if (--fr->refs != 0 || frames_is_device(f, pfn))
                 return;
         if (fr->next != 0 && f->uncache)
                 f->uncache(f->uncache_ctx, fr->next - 1);

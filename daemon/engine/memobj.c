@@ -89,3 +89,31 @@ int memobj_insert(struct memobj *o, uint64_t pgoff, uint32_t pfn)
         o->count++;
         return 0;
 }
+
+void memobj_remove(struct memobj *o, uint64_t pgoff)
+{
+        if (o->cap == 0)
+                return;
+        uint64_t key = pgoff + 1;
+        uint32_t mask = o->cap - 1, i = slot_of(key, o->cap);
+        while (o->keys[i] != key) {
+                if (o->keys[i] == 0)
+                        return;
+                i = (i + 1) & mask;
+        }
+        /* Backward-shift deletion: later entries of the probe run move up, so
+         * every lookup still stops at the first empty slot. */
+        for (uint32_t j = (i + 1) & mask; o->keys[j] != 0; j = (j + 1) & mask) {
+                uint32_t home = slot_of(o->keys[j], o->cap);
+                /* Move j into the hole at i unless its home lies cyclically in (i, j]. */
+                bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+                if (stays)
+                        continue;
+                o->keys[i] = o->keys[j];
+                o->frames[i] = o->frames[j];
+                i = j;
+        }
+        o->keys[i] = 0;
+        o->frames[i] = 0;
+        o->count--;
+}

@@ -107,6 +107,8 @@ static void entry_release(struct pt_ctx *c, const struct pt_node *leaf, unsigned
                 frames_put(c->frames, pte_pfn(pte));
         } else if (pte_is_swap(pte)) {
                 swap_put(c->swap, pte_swap_slot(pte));
+        } else if (pte_is_file_out(pte)) {
+                c->file_out--;
         }
 }
 
@@ -148,6 +150,7 @@ static struct pt_node *node_copy(struct pt_ctx *c, struct pt_node *old)
                         if (old->level == 0) {
                                 if (pte_is_swap(old->pte[i]))
                                         swap_dup(c->swap, pte_swap_slot(old->pte[i]));
+                                c->file_out += pte_is_file_out(old->pte[i]);
                                 if (!(old->pte[i] & PTE_PRESENT))
                                         continue;
                                 frames_get(c->frames, pte_pfn(old->pte[i]));
@@ -344,7 +347,7 @@ static void path_count(const struct pt_ctx *c, struct pt_path *path, int64_t d_p
         }
 }
 
-void pt_set(const struct pt_ctx *c, struct pt_path *path, uint64_t *entry, uint64_t val)
+void pt_set(struct pt_ctx *c, struct pt_path *path, uint64_t *entry, uint64_t val)
 {
         uint64_t old = *entry;
         int64_t d_pages = 0, d_zeros = 0;
@@ -363,6 +366,7 @@ void pt_set(const struct pt_ctx *c, struct pt_path *path, uint64_t *entry, uint6
                 rmap_del(c->rmap, c->frames, pte_pfn(old), leaf, idx);
         if (pte_has_frame(val) && (!pte_has_frame(old) || pte_pfn(val) != pte_pfn(old)))
                 rmap_add(c->rmap, c->frames, pte_pfn(val), leaf, idx);
+        c->file_out += (uint64_t)pte_is_file_out(val) - (uint64_t)pte_is_file_out(old);
         if (old == 0 && val != 0)
                 path->node[0]->used++;
         else if (old != 0 && val == 0)

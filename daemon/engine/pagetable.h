@@ -35,6 +35,8 @@ struct frames;
 #define PTE_ACCESSED (UINT64_C(1) << 2)
 #define PTE_DIRTY (UINT64_C(1) << 3)
 #define PTE_SWAP (UINT64_C(1) << 4)     /* not present: the page is in swap slot bits 32.. */
+#define PTE_FILE (UINT64_C(1) << 5)     /* not present: the file page was evicted; the
+                                         * mapping says which file and offset */
 #define PTE_PFN_SHIFT 32u
 
 static inline uint32_t pte_pfn(uint64_t pte)
@@ -62,16 +64,28 @@ static inline uint32_t pte_swap_slot(uint64_t pte)
         return (uint32_t)(pte >> PTE_PFN_SHIFT);
 }
 
+/* An entry whose file page was evicted: it holds a page, out of memory. */
+static inline bool pte_is_file_out(uint64_t pte)
+{
+        return pte == PTE_FILE;
+}
+
 /* A real frame (not the zero page) is mapped by this entry. */
 static inline bool pte_has_frame(uint64_t pte)
 {
         return (pte & PTE_PRESENT) && pte_pfn(pte) != 0;
 }
 
-/* The entry holds a page of data: a real frame or a swap slot. */
+/* The entry holds a page of data: a real frame, a swap slot or an evicted file page. */
 static inline bool pte_holds_page(uint64_t pte)
 {
-        return pte_has_frame(pte) || pte_is_swap(pte);
+        return pte_has_frame(pte) || pte_is_swap(pte) || pte_is_file_out(pte);
+}
+
+/* Not present, but a page all the same: in swap, or an evicted file page. */
+static inline bool pte_is_out(uint64_t pte)
+{
+        return pte_is_swap(pte) || pte_is_file_out(pte);
 }
 
 struct pt_node {
@@ -80,8 +94,9 @@ struct pt_node {
         uint8_t level;       /* 0 for a leaf */
         uint8_t wp;          /* write bits beneath are void until taken back */
         uint64_t base;       /* first virtual page number the node covers */
-        uint64_t pages;      /* leaf entries in the subtree holding a page: a real frame
-                              * or a swap entry (eviction and swap-in keep it) */
+        uint64_t pages;      /* leaf entries in the subtree holding a page: a real frame,
+                              * a swap entry or an evicted file page (eviction and
+                              * swap-in keep it) */
         uint64_t zeros;      /* leaf entries in the subtree mapping the zero page */
         uint64_t nodes;      /* nodes in the subtree, this one included */
         /* Scratch for pt_scan(), valid while scan_epoch matches. */
@@ -106,6 +121,7 @@ struct pt_ctx {
         uint64_t vpn_limit;  /* virtual page numbers are below this */
         uint64_t nodes_live;
         uint64_t max_nodes;
+        uint64_t file_out;   /* leaf entries, distinct leaves, that are evicted file pages */
         uint32_t epoch;
 };
 
@@ -167,7 +183,7 @@ uint64_t *pt_prepare(struct pt_ctx *c, struct pt_node *root, uint64_t vpn, struc
  * Stores val in the prepared entry, keeping the path's counters and the
  * reverse map; the caller keeps frame and swap-slot references.
  */
-void pt_set(const struct pt_ctx *c, struct pt_path *path, uint64_t *entry, uint64_t val);
+void pt_set(struct pt_ctx *c, struct pt_path *path, uint64_t *entry, uint64_t val);
 
 /* Clears [start, end): whole subtrees are released without being copied. */
 void pt_clear_range(struct pt_ctx *c, struct pt_node *root, uint64_t start, uint64_t end);

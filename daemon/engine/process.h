@@ -22,6 +22,7 @@ struct proc_faults {
         uint64_t segv;
         uint64_t major;       /* served by a read from swap */
         uint64_t first_touch; /* the entry was empty */
+        uint64_t bus;         /* beyond a mapped file's end */
 };
 
 struct cow_proc {
@@ -36,6 +37,7 @@ struct cow_proc {
         uint64_t max_resident;  /* 0 = no limit */
         enum cow_policy policy; /* for local replacement */
         uint64_t clock_hand;    /* local clock: the next page number it looks at */
+        uint64_t writebacks;    /* pages its msync, munmap and exit wrote back */
 };
 
 struct proc_table {

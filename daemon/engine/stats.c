@@ -43,7 +43,7 @@ int sharing_refresh(struct cow_engine *e)
 
         if (!s->sharers) {
                 /* Reserved lazily like the frames: untouched entries cost nothing. */
-                size_t len = (size_t)e->frames.nframes + 1;
+                size_t len = frames_span(&e->frames);
                 void *p = mmap(NULL, len * sizeof(*s->sharers), PROT_READ | PROT_WRITE,
                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
                 if (p == MAP_FAILED)
@@ -52,6 +52,7 @@ int sharing_refresh(struct cow_engine *e)
                 s->len = len;
         }
         memset(s->sharers, 0, ((size_t)e->frames.hwm + 1) * sizeof(*s->sharers));
+        memset(s->sharers + e->frames.nframes + 1, 0, e->frames.ndev * sizeof(*s->sharers));
 
         struct pt_node **roots = malloc((e->procs.n + 1) * sizeof(*roots));
         if (!roots)
@@ -71,9 +72,11 @@ int sharing_refresh(struct cow_engine *e)
 
 struct pss_acc {
         const uint32_t *sharers;
+        const struct frames *frames;
         uint64_t page_size;
         uint64_t pss_fixed; /* bytes << PSS_SHIFT */
-        uint64_t uss, shared, swapped;
+        uint64_t uss, shared, swapped, out;
+        uint64_t file, dirty, device;
 };
 
 #define PSS_SHIFT 16u
@@ -83,8 +86,13 @@ static void pss_visit(void *arg, uint64_t vpn, uint64_t pte)
         struct pss_acc *a = arg;
         (void)vpn;
         a->swapped += pte_is_swap(pte);
+        a->out += pte_is_out(pte);
         if (!(pte & PTE_PRESENT) || pte_pfn(pte) == FRAME_ZERO)
                 return;
+        uint16_t flags = a->frames->meta[pte_pfn(pte)].flags;
+        a->file += (flags & FRAME_FILE) != 0;
+        a->dirty += (flags & FRAME_DIRTY) != 0;
+        a->device += (flags & FRAME_DEVICE) != 0;
         uint32_t n = a->sharers[pte_pfn(pte)];
         /* Fixed point keeps PSS exact to a fraction of a byte over many pages. */
         a->pss_fixed += (a->page_size << PSS_SHIFT) / (n ? n : 1);
@@ -103,14 +111,15 @@ int cow_engine_proc_stats(cow_engine *e, cow_pid pid, struct cow_proc_stats *ret
         if (r < 0)
                 return r;
 
-        struct pss_acc acc = { .sharers = e->sharing.sharers, .page_size = e->frames.page_size };
+        struct pss_acc acc = { .sharers = e->sharing.sharers, .frames = &e->frames,
+                               .page_size = e->frames.page_size };
         pt_walk(&e->pt, p->root, 0, e->pt.vpn_limit, pss_visit, &acc);
 
         *ret = (struct cow_proc_stats){
                 .pid = p->pid,
                 .ppid = p->ppid,
                 .vsize_bytes = p->vmas.bytes,
-                .rss_pages = p->root->pages - acc.swapped,
+                .rss_pages = p->root->pages - acc.out,
                 /* Rounded to the nearest byte: each page's share was rounded down. */
                 .pss_bytes = (acc.pss_fixed + (UINT64_C(1) << (PSS_SHIFT - 1))) >> PSS_SHIFT,
                 .uss_pages = acc.uss,
@@ -129,6 +138,11 @@ int cow_engine_proc_stats(cow_engine *e, cow_pid pid, struct cow_proc_stats *ret
                 .faults_first_touch = p->faults.first_touch,
                 .swapped_pages = acc.swapped,
                 .max_resident = p->max_resident,
+                .file_pages = acc.file,
+                .dirty_pages = acc.dirty,
+                .device_pages = acc.device,
+                .writebacks = p->writebacks,
+                .faults_bus = p->faults.bus,
         };
         return 0;
 }
@@ -173,6 +187,15 @@ void cow_engine_sys_stats(cow_engine *e, struct cow_sys_stats *ret)
                 .swap_cache_hits = e->counters.swap_cache_hits,
                 .oom_kills = e->counters.oom_kills,
                 .swap_errors = e->counters.swap_errors,
+                .files = e->pc.n,
+                .file_pages = e->pc.pages,
+                .dirty_pages = e->pc.dirty,
+                .writebacks = e->pc.writebacks,
+                .file_reads = e->pc.reads,
+                .file_errors = e->pc.errors,
+                .bus_faults = e->counters.bus_faults,
+                .device_frames = e->frames.ndev,
+                .console_bytes = e->dev.log_end,
         };
 }
 
@@ -214,6 +237,13 @@ int cow_engine_page_map(cow_engine *e, cow_pid pid, uint64_t addr, size_t npages
                 pi->sharers = e->sharing.sharers[pi->frame];
                 if (pi->frame == FRAME_ZERO)
                         pi->flags |= COW_PAGE_ZERO;
+                uint16_t flags = e->frames.meta[pi->frame].flags;
+                if (flags & FRAME_FILE)
+                        pi->flags |= COW_PAGE_FILE;
+                if (flags & FRAME_DIRTY)
+                        pi->flags |= COW_PAGE_DIRTY;
+                if (flags & FRAME_DEVICE)
+                        pi->flags |= COW_PAGE_DEVICE;
                 if (engine_write_ok(v, pte, state))
                         pi->flags |= COW_PAGE_WRITABLE;
                 else if (!v->shared && (v->prot & COW_PROT_WRITE))

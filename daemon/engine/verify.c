@@ -19,6 +19,7 @@ struct verify {
         uint32_t *slot_refs; /* per swap slot: swap entries found */
         uint64_t frame_entries; /* leaf entries mapping a real frame, distinct leaves */
         uint64_t nodes;    /* distinct nodes found */
+        uint64_t file_out; /* evicted-file-page entries, distinct leaves */
         char *msg;
         size_t msglen;
         int failed;
@@ -138,6 +139,11 @@ static void check_node(void *arg, const struct pt_node *n)
                                 v->slot_refs[pte_swap_slot(pte)]++;
                                 continue;
                         }
+                        if (pte_is_file_out(pte)) {
+                                pages++;
+                                v->file_out++;
+                                continue;
+                        }
                         if (!(pte & PTE_PRESENT)) {
                                 fail(v, "leaf entry %#" PRIx64 " is neither empty, present nor"
                                         " a swap entry of a slot in use", pte);
@@ -151,7 +157,7 @@ static void check_node(void *arg, const struct pt_node *n)
                                 continue;
                         }
                         pages++;
-                        if (pfn > v->e->frames.hwm) {
+                        if (pfn > v->e->frames.hwm && !frames_is_device(&v->e->frames, pfn)) {
                                 fail(v, "an entry maps frame %" PRIu32 ", never allocated", pfn);
                                 continue;
                         }
@@ -188,9 +194,22 @@ static void check_vmas(struct verify *v, const struct cow_proc *p)
                                                                      v->e->frames.page_shift))
                         fail(v, "pid %" PRIu32 ": mapping at %#" PRIx64 " has page offset %#"
                                 PRIx64 ", which overflows", p->pid, m->start, m->pgoff);
-                if (m->shared != (m->obj != NULL))
-                        fail(v, "pid %" PRIu32 ": mapping at %#" PRIx64 " shared=%d obj=%p",
-                             p->pid, m->start, m->shared, (void *)m->obj);
+                /* Shared anonymous memory and files have an object; devices and
+                 * private anonymous memory none. */
+                bool want_obj = m->kind == COW_MAP_FILE ||
+                                (m->kind == COW_MAP_ANONYMOUS && m->shared);
+                if (want_obj != (m->obj != NULL) || m->kind > COW_MAP_DEVICE ||
+                    (m->kind == COW_MAP_FILE && !pc_file_of(&v->e->pc, m->obj)) ||
+                    (m->kind == COW_MAP_ANONYMOUS && m->obj && m->obj->file != 0))
+                        fail(v, "pid %" PRIu32 ": mapping at %#" PRIx64 " kind %u shared=%d"
+                                " has the wrong object %p", p->pid, m->start, m->kind, m->shared,
+                             (void *)m->obj);
+                if (m->kind == COW_MAP_DEVICE &&
+                    (m->device >= COW_DEV_COUNT || !m->shared ||
+                     m->pgoff + ((m->end - m->start) >> v->e->frames.page_shift) >
+                             v->e->dev.pages[m->device < COW_DEV_COUNT ? m->device : 0]))
+                        fail(v, "pid %" PRIu32 ": device mapping at %#" PRIx64 " is not shared"
+                                " or lies outside its device", p->pid, m->start);
                 prev_end = m->end;
                 bytes += m->end - m->start;
         }
@@ -216,16 +235,46 @@ static void check_entry(void *arg, uint64_t vpn, uint64_t pte)
         if (leaf->base != (vpn & ~(uint64_t)(PT_FANOUT - 1)))
                 fail(v, "the leaf holding %#" PRIx64 " records base page %#" PRIx64, addr,
                      leaf->base);
+        uint64_t pgoff = m->pgoff + (vpn - (m->start >> v->e->frames.page_shift));
         if (pte_is_swap(pte)) {
                 if (m->shared)
                         fail(v, "pid %" PRIu32 ": shared page %#" PRIx64 " is a swap entry",
                              p->pid, addr);
                 return;
         }
-        if (m->shared && !m->obj)
+        if (pte_is_file_out(pte)) {
+                if (m->kind != COW_MAP_FILE)
+                        fail(v, "pid %" PRIu32 ": page %#" PRIx64 " is an evicted file page"
+                                " outside a file mapping", p->pid, addr);
+                return;
+        }
+        if (m->kind == COW_MAP_DEVICE) {
+                if (m->device < COW_DEV_COUNT && pfn != v->e->dev.base[m->device] + pgoff)
+                        fail(v, "pid %" PRIu32 ": device page %#" PRIx64 " maps frame %" PRIu32
+                                ", not its device's", p->pid, addr, pfn);
+                return;
+        }
+        if (frames_is_device(&v->e->frames, pfn)) {
+                fail(v, "pid %" PRIu32 ": page %#" PRIx64 " maps device frame %" PRIu32
+                        " outside a device mapping", p->pid, addr, pfn);
+                return;
+        }
+        if ((m->shared || m->kind == COW_MAP_FILE) && !m->obj)
                 return; /* reported by check_vmas() */
+        const struct pc_file *file = pc_file_of(&v->e->pc, m->obj);
+        if (file && pgoff >= pc_file_pages(&v->e->pc, file))
+                fail(v, "pid %" PRIu32 ": page %#" PRIx64 " lies wholly beyond the end of its"
+                        " file but is mapped", p->pid, addr);
+        if (file && !m->shared && pfn != FRAME_ZERO &&
+            !(v->e->frames.meta[pfn].flags & FRAME_ANON)) {
+                /* A private file page not yet written is the page cache's own. */
+                if (memobj_lookup(m->obj, pgoff) != pfn)
+                        fail(v, "pid %" PRIu32 ": private file page %#" PRIx64 " maps frame %"
+                                PRIu32 ", neither a copy nor its page-cache frame", p->pid,
+                             addr, pfn);
+                return;
+        }
         if (m->shared) {
-                uint64_t pgoff = m->pgoff + (vpn - (m->start >> v->e->frames.page_shift));
                 /* An absent object page looks up as FRAME_ZERO: an entry mapping the
                  * zero page would let a write to the mapping scribble on it. */
                 if (pfn == FRAME_ZERO)
@@ -289,6 +338,20 @@ static void check_objects(struct verify *v)
 {
         struct cow_engine *e = v->e;
         uint32_t epoch = e->pt.epoch;
+        /* The file table holds one reference on each page cache, mapped or not. */
+        for (uint32_t i = 0; i < e->pc.cap; i++) {
+                struct memobj *o = e->pc.v[i] ? e->pc.v[i]->obj : NULL;
+                if (!o)
+                        continue;
+                if (o->file != i + 1)
+                        fail(v, "file %" PRIu32 "'s page cache names slot %" PRIu32, i,
+                             o->file - 1);
+                o->scan_epoch = epoch;
+                o->scan_refs = 1;
+                for (uint32_t j = 0; j < o->cap; j++)
+                        if (o->keys[j] && o->frames[j] <= e->frames.hwm)
+                                v->refs[o->frames[j]]++;
+        }
         for (uint32_t i = 0; i < e->procs.n; i++) {
                 const struct vma_set *s = &e->procs.v[i]->vmas;
                 for (uint32_t k = 0; k < s->n; k++) {
@@ -314,12 +377,97 @@ static void check_objects(struct verify *v)
                                         " mappings", o->refs, o->scan_refs);
                 }
         }
+        for (uint32_t i = 0; i < e->pc.cap; i++) {
+                const struct memobj *o = e->pc.v[i] ? e->pc.v[i]->obj : NULL;
+                if (o && o->refs != o->scan_refs)
+                        fail(v, "file %s's page cache has %" PRIu32 " references but %" PRIu32
+                                " mappings and the file table", e->pc.v[i]->key, o->refs,
+                             o->scan_refs);
+        }
+}
+
+/*
+ * Page-cache frames against their files: each knows its file and offset, its
+ * file's cache holds it there, dirty counts add up; no file is kept for
+ * nothing; evicted-file-page entries are counted right.
+ */
+static void check_files(struct verify *v)
+{
+        const struct cow_engine *e = v->e;
+        const struct pagecache *pc = &e->pc;
+        const struct frames *f = &e->frames;
+        uint64_t pages = 0, dirty = 0, files = 0;
+
+        for (uint32_t pfn = 1; pfn <= f->hwm; pfn++) {
+                const struct frame *fr = &f->meta[pfn];
+                if (fr->refs == 0)
+                        continue;
+                if ((fr->flags & FRAME_DIRTY) && !(fr->flags & FRAME_FILE))
+                        fail(v, "frame %" PRIu32 " is dirty but not a page-cache frame", pfn);
+                if (!(fr->flags & FRAME_FILE))
+                        continue;
+                const struct pc_back *b = &pc->back[pfn];
+                pages++;
+                dirty += (fr->flags & FRAME_DIRTY) != 0;
+                if (!(fr->flags & FRAME_OBJECT) || (fr->flags & FRAME_ANON) || fr->next != 0 ||
+                    b->file == 0 || b->file > pc->cap || !pc->v[b->file - 1] ||
+                    memobj_lookup(pc->v[b->file - 1]->obj, b->pgoff) != pfn)
+                        fail(v, "page-cache frame %" PRIu32 " is not where it says it is in"
+                                " its file", pfn);
+                else if (b->pgoff >= pc_file_pages(pc, pc->v[b->file - 1]))
+                        fail(v, "page-cache frame %" PRIu32 " lies beyond its file's end", pfn);
+        }
+        for (uint32_t i = 0; i < pc->cap; i++) {
+                const struct pc_file *file = pc->v[i];
+                if (!file)
+                        continue;
+                files++;
+                uint32_t d = 0;
+                for (uint32_t j = 0; j < file->obj->cap; j++) {
+                        uint32_t pfn = file->obj->frames[j];
+                        if (file->obj->keys[j] == 0)
+                                continue;
+                        if (pfn == 0 || pfn > f->hwm || !(f->meta[pfn].flags & FRAME_FILE))
+                                fail(v, "file %s caches frame %" PRIu32 ", not a page-cache"
+                                        " frame", file->key, pfn);
+                        else
+                                d += (f->meta[pfn].flags & FRAME_DIRTY) != 0;
+                }
+                if (d != file->dirty)
+                        fail(v, "file %s counts %" PRIu32 " dirty pages but has %" PRIu32,
+                             file->key, file->dirty, d);
+                if (file->obj->refs == 1 && file->dirty == 0)
+                        fail(v, "file %s is held with no mapping and nothing dirty", file->key);
+                if (strlen(file->key) == 0 || strlen(file->key) > pc->max_key)
+                        fail(v, "file key \"%s\" is empty or too long", file->key);
+        }
+        if (pages != pc->pages || dirty != pc->dirty || files != pc->n || files > pc->max_files)
+                fail(v, "the page cache counts %" PRIu64 " pages, %" PRIu64 " dirty, %" PRIu32
+                        " files but holds %" PRIu64 ", %" PRIu64 ", %" PRIu64, pc->pages,
+                     pc->dirty, pc->n, pages, dirty, files);
+        if (v->file_out != e->pt.file_out)
+                fail(v, "%" PRIu64 " evicted-file-page entries are counted but %" PRIu64
+                        " were found", e->pt.file_out, v->file_out);
+        const struct devices *d = &e->dev;
+        if (d->log_cap != e->cfg.console_log_bytes)
+                fail(v, "the console log has %" PRIu32 " bytes, not the configured %" PRIu32,
+                     d->log_cap, e->cfg.console_log_bytes);
 }
 
 static void check_frames(struct verify *v)
 {
         const struct frames *f = &v->e->frames;
         uint64_t used = 0, free_listed = 0;
+
+        /* Device frames: referenced by leaves only, never allocated or freed. */
+        for (uint32_t pfn = f->nframes + 1; pfn < frames_span(f); pfn++) {
+                if (f->meta[pfn].refs != v->refs[pfn])
+                        fail(v, "device frame %" PRIu32 " has refcount %" PRIu32 " but %" PRIu32
+                                " references were found", pfn, f->meta[pfn].refs, v->refs[pfn]);
+                if (f->meta[pfn].flags & ~(FRAME_DEVICE | FRAME_PINNED))
+                        fail(v, "device frame %" PRIu32 " has flags %#x", pfn,
+                             f->meta[pfn].flags);
+        }
 
         for (uint32_t pfn = 1; pfn <= f->hwm; pfn++) {
                 if (f->meta[pfn].refs != v->refs[pfn])
@@ -353,7 +501,7 @@ int cow_engine_verify(cow_engine *e, char *msg, size_t msglen)
 {
         struct verify v = { .e = e, .msg = msg, .msglen = msglen };
         struct pt_node **roots = malloc((e->procs.n + 1) * sizeof(*roots));
-        v.refs = calloc((size_t)e->frames.hwm + 1, sizeof(*v.refs));
+        v.refs = calloc(frames_span(&e->frames), sizeof(*v.refs));
         v.slot_refs = calloc((size_t)e->swap.hwm + 1, sizeof(*v.slot_refs));
         if (!roots || !v.refs || !v.slot_refs) {
                 free(roots);
@@ -380,6 +528,7 @@ int cow_engine_verify(cow_engine *e, char *msg, size_t msglen)
                                  " are reachable", e->pt.nodes_live, v.nodes);
                 check_objects(&v);
                 check_frames(&v);
+                check_files(&v);
                 check_swap(&v);
                 for (uint32_t i = 0; i < e->procs.n; i++) {
                         v.proc = e->procs.v[i];

@@ -20,8 +20,11 @@ struct vma {
         uint8_t prot;        /* COW_PROT_* */
         bool shared;
         uint8_t kind;        /* enum cow_map_kind */
-        struct memobj *obj;  /* shared mappings: the pages' home */
-        uint64_t pgoff;      /* page offset of start within obj */
+        uint8_t device;      /* enum cow_device, for a device mapping */
+        struct memobj *obj;  /* the pages' home: shared anonymous mappings' own object,
+                              * or a file's page cache (shared or private); NULL for
+                              * private anonymous memory and devices */
+        uint64_t pgoff;      /* page offset of start within obj or the device */
 };
 
 struct vma_set {

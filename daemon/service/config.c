@@ -146,6 +146,36 @@ static const struct setting settings[] = {
           .help = "when memory and swap are full, end the largest process rather than refuse "
                   "the request (true or false)" },
 
+        { .section = "files", .key = "directory", .flag = "files-dir", .engine_field = NULL,
+          .kind = KIND_STRING, FIELD(files_dir), .min = 0, .max = 0,
+          .help = "the data directory of the files clients put and map, one subdirectory per "
+                  "uid (created 0700); empty: files/ in the state directory, else cowd-files/ "
+                  "beside the socket" },
+        { .section = "files", .key = "max_file_size", .flag = "max-file-size", .engine_field = NULL,
+          .kind = KIND_SIZE, FIELD(max_file_bytes), .min = 0, .max = GiB(1024),
+          .help = "longest file a client may put" },
+        { .section = "files", .key = "quota", .flag = "file-quota", .engine_field = NULL,
+          .kind = KIND_SIZE, FIELD(file_quota_bytes), .min = 0, .max = GiB(1024 * 1024),
+          .help = "bytes one uid's files may hold together" },
+        { .section = "files", .key = "max_files_per_user", .flag = "max-files-per-user", .engine_field = NULL,
+          .kind = KIND_COUNT, FIELD(max_files_per_user), .min = 0, .max = 1u << 20,
+          .help = "files one uid may have" },
+
+        { .section = "files", .key = "max_mapped_files", .flag = "max-mapped-files", .engine_field = "max_files",
+          .kind = KIND_COUNT, FIELD(engine.max_files), .min = 1, .max = 65536,
+          .help = "distinct files mapped or with pages in the page cache at once, all users "
+                  "together" },
+
+        { .section = "devices", .key = "fb_width", .flag = "fb-width", .engine_field = "fb_width",
+          .kind = KIND_COUNT, FIELD(engine.fb_width), .min = 1, .max = 16384,
+          .help = "framebuffer fb0: pixels per row" },
+        { .section = "devices", .key = "fb_height", .flag = "fb-height", .engine_field = "fb_height",
+          .kind = KIND_COUNT, FIELD(engine.fb_height), .min = 1, .max = 16384,
+          .help = "framebuffer fb0: rows (at most 64 MiB of 32-bit pixels in all)" },
+        { .section = "devices", .key = "console_log_size", .flag = "console-log-size", .engine_field = "console_log_bytes",
+          .kind = KIND_SIZE, FIELD(engine.console_log_bytes), .min = KiB(1), .max = MiB(16),
+          .help = "bytes of the console log kept for cowctl console" },
+
         { .section = "log", .key = "level", .flag = "log-level", .engine_field = NULL,
           .kind = KIND_LEVEL, FIELD(log_level), .min = 0, .max = 0,
           .help = "error, warning, info or debug" },
@@ -169,6 +199,9 @@ void cow_config_init(struct cow_config *cfg)
         cfg->idle_timeout_s = 300;
         cfg->output_watermark = 1u << 20;
         cfg->log_level = COW_LOG_INFO;
+        cfg->max_file_bytes = MiB(64);
+        cfg->file_quota_bytes = MiB(256);
+        cfg->max_files_per_user = 256;
 }
 
 /* ---- values ----------------------------------------------------------------- */

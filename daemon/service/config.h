@@ -51,6 +51,12 @@ struct cow_config {
         char swap_file[COW_CONFIG_PATH_MAX]; /* "" = cowd.swap in the state dir, else by the socket */
         uint64_t swap_bytes;                 /* engine.swap_slots is this over the page size */
 
+        /* [files] */
+        char files_dir[COW_CONFIG_PATH_MAX]; /* "" = files in the state dir, else by the socket */
+        uint64_t max_file_bytes;
+        uint64_t file_quota_bytes;           /* per owner */
+        uint32_t max_files_per_user;
+
         /* [log] */
         enum cow_log_level log_level;
 

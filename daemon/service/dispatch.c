@@ -10,19 +10,13 @@
 #include <unistd.h>
 
 #include "checkpointer.h"
+#include "dispatch-impl.h"
+#include "filestore.h"
 
 #ifndef COWD_VERSION
 #define COWD_VERSION "unknown"
 #endif
 
-struct cow_dispatcher {
-        cow_engine *engine;
-        const struct cow_service_limits *limits;
-        struct cow_counters *counters;
-        struct timespec started; /* CLOCK_MONOTONIC, for uptime */
-        cow_checkpointer *checkpointer; /* NULL: checkpoints are not available */
-        uint8_t *scratch;        /* one page, the data of trace accesses; NULL until needed */
-};
 
 int cow_dispatcher_new(cow_engine *engine, const struct cow_service_limits *limits,
                        struct cow_counters *counters, cow_dispatcher **ret)
@@ -52,6 +46,11 @@ void cow_dispatcher_set_checkpointer(cow_dispatcher *d, struct cow_checkpointer 
         d->checkpointer = c;
 }
 
+void cow_dispatcher_set_files(cow_dispatcher *d, struct cow_filestore *fs)
+{
+        d->files = fs;
+}
+
 size_t cow_dispatcher_oom_victims(cow_dispatcher *d, cow_pid *out, size_t cap)
 {
         int n = cow_engine_oom_victims(d->engine, out, cap);
@@ -75,6 +74,7 @@ static Cowd__V1__Code code_for_error(int err)
                 return COWD__V1__CODE__NOT_FOUND;
         case -EINVAL:
         case -EOVERFLOW:
+        case -ENAMETOOLONG:
                 return COWD__V1__CODE__INVALID_ARGUMENT;
         case -EEXIST:
                 return COWD__V1__CODE__ALREADY_EXISTS;
@@ -85,7 +85,8 @@ static Cowd__V1__Code code_for_error(int err)
                 return COWD__V1__CODE__UNIMPLEMENTED;
         case -EIO:
                 /*
-                 * The swap file failed to read or write a page. The engine left
+                 * The swap file or a mapped file failed to read or write a
+                 * page. The engine left
                  * the page where it was, its data intact, so nothing is broken
                  * (not INTERNAL) and the client did nothing wrong: the service
                  * cannot do this now, and a retry may succeed once the
@@ -94,6 +95,8 @@ static Cowd__V1__Code code_for_error(int err)
                 return COWD__V1__CODE__UNAVAILABLE;
         case -ENOMEM:
         case -ENOSPC:
+        case -EDQUOT:
+        case -EMFILE:
         case -EAGAIN:
         case -EMLINK:
         case -ENOBUFS:
@@ -120,28 +123,36 @@ static Cowd__V1__FaultKind fault_kind_to_wire(enum cow_fault_kind kind)
 
 /*
  * The sentence for an engine error. A memory access (read, write, trace)
- * allocates no address space, so its -ENOSPC and -EIO can only come from the
- * swap file, and are said as such.
+ * allocates no address space, so its -ENOSPC and -EIO come from the swap
+ * file or a mapped file's page I/O; those of a write-back (msync, munmap,
+ * exit, a replacing mmap) come from a mapped file. Each is said as such.
  */
-static const char *engine_error_text(int err, bool access)
+static const char *engine_error_text(int err, bool access, bool writeback)
 {
         if (access && err == -ENOSPC)
                 return "memory is full and the swap file has no space left on its device";
         if (access && err == -EIO)
-                return "the swap file failed to read or write a page (its data is intact)";
+                return "the swap file or a mapped file failed to read or write a page "
+                       "(its data is intact)";
+        if (writeback && (err == -ENOSPC || err == -EDQUOT))
+                return "no space left on the device of a mapped file; its dirty pages stay in "
+                       "memory, nothing was lost";
+        if (writeback && err == -EIO)
+                return "a mapped file failed to write back; its dirty pages stay in memory, "
+                       "nothing was lost";
+        if (err == -EMFILE)
+                return "too many distinct files mapped at once (max_mapped_files)";
         return cow_engine_strerror(err);
 }
 
-/*
- * Sets the reply for an engine error from operation op on pid (0: no
- * process involved), counts limit rejections and, for -EFAULT, attaches the
- * fault. Returns err, so that handlers can "return reply_engine_error(...)".
- */
-static int reply_engine_error(cow_dispatcher *d, cow_reply *reply, int err, const char *op,
-                              cow_pid pid, const struct cow_fault *fault)
+/* The contract is in dispatch-impl.h; handlers "return dispatch_reply_engine_error(...)". */
+int dispatch_reply_engine_error(cow_dispatcher *d, cow_reply *reply, int err, const char *op,
+                                cow_pid pid, const struct cow_fault *fault)
 {
         Cowd__V1__Code code = code_for_error(err);
         bool access = strcmp(op, "read") == 0 || strcmp(op, "write") == 0;
+        bool writeback = strcmp(op, "msync") == 0 || strcmp(op, "munmap") == 0 ||
+                         strcmp(op, "exit") == 0 || strcmp(op, "mmap") == 0;
 
         if (err == -EAGAIN)
                 d->counters->proc_limit_rejections++;
@@ -150,31 +161,27 @@ static int reply_engine_error(cow_dispatcher *d, cow_reply *reply, int err, cons
 
         if (err == -EFAULT && fault) {
                 cow_reply_set_status(reply, code, "%s pid %u: %s at 0x%llx", op, pid,
-                                     engine_error_text(err, access),
+                                     engine_error_text(err, access, writeback),
                                      (unsigned long long)fault->addr);
                 cow_reply_set_fault(reply, fault_kind_to_wire(fault->kind), fault->addr);
         } else if (pid) {
                 cow_reply_set_status(reply, code, "%s pid %u: %s", op, pid,
-                                     engine_error_text(err, access));
+                                     engine_error_text(err, access, writeback));
         } else {
                 cow_reply_set_status(reply, code, "%s: %s", op, cow_engine_strerror(err));
         }
         return err;
 }
 
-/*
- * Checks that pid exists and that uid may act on it: its owner or uid 0.
- * Returns 0, or a negative errno with the reply already set.
- */
-static int proc_authorize(cow_dispatcher *d, cow_reply *reply, uint32_t uid, cow_pid pid,
-                          const char *op)
+int dispatch_proc_authorize(cow_dispatcher *d, cow_reply *reply, uint32_t uid, cow_pid pid,
+                            const char *op)
 {
         struct cow_proc_info info;
         int r;
 
         r = cow_engine_proc_info(d->engine, pid, &info);
         if (r < 0)
-                return reply_engine_error(d, reply, r, op, pid, NULL);
+                return dispatch_reply_engine_error(d, reply, r, op, pid, NULL);
         if (uid != 0 && info.owner != uid) {
                 d->counters->permission_denials++;
                 cow_reply_set_status(reply, COWD__V1__CODE__PERMISSION_DENIED,
@@ -185,20 +192,12 @@ static int proc_authorize(cow_dispatcher *d, cow_reply *reply, uint32_t uid, cow
         return 0;
 }
 
-static int reply_invalid(cow_reply *reply, const char *op, const char *why)
+int dispatch_reply_invalid(cow_reply *reply, const char *op, const char *why)
 {
         cow_reply_set_status(reply, COWD__V1__CODE__INVALID_ARGUMENT, "%s: %s", op, why);
         return -EINVAL;
 }
 
-/* Allocates and initialises one result message of type T inside reply. */
-#define RESULT_NEW(reply, T, init)                                                   \
-        ({                                                                           \
-                T *result__ = cow_reply_alloc((reply), sizeof(T));                   \
-                if (result__)                                                        \
-                        init(result__);                                              \
-                result__;                                                            \
-        })
 
 /*
  * Whether s is well-formed UTF-8 (RFC 3629: no overlong forms, no
@@ -264,7 +263,7 @@ static int handle_hello(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         Cowd__V1__HelloResult *out;
 
         if (in->protocol_version == COWD__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED)
-                return reply_invalid(reply, "hello", "protocol_version is required");
+                return dispatch_reply_invalid(reply, "hello", "protocol_version is required");
 
         /*
          * A newer client is answered all the same: it learns the daemon's version
@@ -345,15 +344,15 @@ static int handle_spawn(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 return -EINVAL;
         }
         if (!name_is_valid(in->name))
-                return reply_invalid(reply, "spawn", "name must be printable UTF-8");
+                return dispatch_reply_invalid(reply, "spawn", "name must be printable UTF-8");
 
         r = proc_quota_check(d, reply, uid, "spawn");
         if (r < 0)
                 return r;
         if (in->tlb_ways && !in->tlb_entries)
-                return reply_invalid(reply, "spawn", "tlb_ways needs tlb_entries");
+                return dispatch_reply_invalid(reply, "spawn", "tlb_ways needs tlb_entries");
         if ((unsigned)in->policy > COWD__V1__POLICY__POLICY_LRU)
-                return reply_invalid(reply, "spawn", "unknown policy");
+                return dispatch_reply_invalid(reply, "spawn", "unknown policy");
 
         out = RESULT_NEW(reply, Cowd__V1__SpawnResult, cowd__v1__spawn_result__init);
         if (!out)
@@ -373,7 +372,7 @@ static int handle_spawn(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 r = cow_engine_spawn(d->engine, in->name[0] ? in->name : NULL, uid, &pid);
         }
         if (r < 0)
-                return reply_engine_error(d, reply, r, "spawn", 0, NULL);
+                return dispatch_reply_engine_error(d, reply, r, "spawn", 0, NULL);
         out->pid = pid;
         resp->result_case = COWD__V1__RESPONSE__RESULT_SPAWN;
         resp->spawn = out;
@@ -393,7 +392,7 @@ static int handle_fork(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
 
         struct cow_proc_info parent;
 
-        r = proc_authorize(d, reply, uid, in->pid, "fork");
+        r = dispatch_proc_authorize(d, reply, uid, in->pid, "fork");
         if (r < 0)
                 return r;
         /* The child belongs to the parent's owner, so it counts against that uid. */
@@ -408,7 +407,7 @@ static int handle_fork(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         /* The child inherits the parent's owner inside the engine. */
         r = cow_engine_fork(d->engine, in->pid, &child);
         if (r < 0)
-                return reply_engine_error(d, reply, r, "fork", in->pid, NULL);
+                return dispatch_reply_engine_error(d, reply, r, "fork", in->pid, NULL);
         out->child_pid = child;
         resp->result_case = COWD__V1__RESPONSE__RESULT_FORK;
         resp->fork = out;
@@ -425,7 +424,7 @@ static int handle_exit(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         Cowd__V1__ExitResult *out;
         int r;
 
-        r = proc_authorize(d, reply, uid, in->pid, "exit");
+        r = dispatch_proc_authorize(d, reply, uid, in->pid, "exit");
         if (r < 0)
                 return r;
         out = RESULT_NEW(reply, Cowd__V1__ExitResult, cowd__v1__exit_result__init);
@@ -433,7 +432,7 @@ static int handle_exit(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 goto oom;
         r = cow_engine_exit(d->engine, in->pid);
         if (r < 0)
-                return reply_engine_error(d, reply, r, "exit", in->pid, NULL);
+                return dispatch_reply_engine_error(d, reply, r, "exit", in->pid, NULL);
         resp->result_case = COWD__V1__RESPONSE__RESULT_EXIT;
         resp->exit = out;
         return 0;
@@ -448,22 +447,24 @@ static int handle_mmap(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         Cowd__V1__Response *resp = cow_reply_response(reply);
         Cowd__V1__MmapResult *out;
         struct cow_mmap_args args = { 0 };
+        char key[COW_FILESTORE_KEY_MAX];
         uint64_t addr;
         int r;
 
         if (in->prot & ~(uint32_t)COW_PROT_MASK)
-                return reply_invalid(reply, "mmap", "prot has bits other than read (1) and write (2)");
-        if (in->kind == COWD__V1__MAP_KIND__FILE || in->kind == COWD__V1__MAP_KIND__DEVICE) {
-                cow_reply_set_status(reply, COWD__V1__CODE__UNIMPLEMENTED,
-                                     "mmap: file and device mappings are not supported");
-                return -EOPNOTSUPP;
-        }
-        if (in->kind != COWD__V1__MAP_KIND__ANONYMOUS)
-                return reply_invalid(reply, "mmap", "unknown mapping kind");
-        if (in->path[0] || in->offset)
-                return reply_invalid(reply, "mmap", "an anonymous mapping takes no path or offset");
+                return dispatch_reply_invalid(reply, "mmap", "prot has bits other than read (1) and write (2)");
+        if (in->kind == COWD__V1__MAP_KIND__ANONYMOUS && (in->path[0] || in->offset))
+                return dispatch_reply_invalid(reply, "mmap",
+                                              "an anonymous mapping takes no path or offset");
+        if (in->kind != COWD__V1__MAP_KIND__ANONYMOUS && in->kind != COWD__V1__MAP_KIND__FILE &&
+            in->kind != COWD__V1__MAP_KIND__DEVICE)
+                return dispatch_reply_invalid(reply, "mmap", "unknown mapping kind");
 
-        r = proc_authorize(d, reply, uid, in->pid, "mmap");
+        r = dispatch_proc_authorize(d, reply, uid, in->pid, "mmap");
+        if (r < 0)
+                return r;
+        /* A file or device: its key, size or number, checked before the engine sees it. */
+        r = dispatch_mmap_target(d, reply, uid, in, &args, key, sizeof(key));
         if (r < 0)
                 return r;
         out = RESULT_NEW(reply, Cowd__V1__MmapResult, cowd__v1__mmap_result__init);
@@ -474,10 +475,9 @@ static int handle_mmap(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         args.prot = in->prot;
         args.shared = in->shared;
         args.fixed = in->fixed;
-        args.kind = COW_MAP_ANONYMOUS;
         r = cow_engine_mmap(d->engine, in->pid, &args, &addr);
         if (r < 0)
-                return reply_engine_error(d, reply, r, "mmap", in->pid, NULL);
+                return dispatch_reply_engine_error(d, reply, r, "mmap", in->pid, NULL);
         out->addr = addr;
         resp->result_case = COWD__V1__RESPONSE__RESULT_MMAP;
         resp->mmap = out;
@@ -494,7 +494,7 @@ static int handle_munmap(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         Cowd__V1__MunmapResult *out;
         int r;
 
-        r = proc_authorize(d, reply, uid, in->pid, "munmap");
+        r = dispatch_proc_authorize(d, reply, uid, in->pid, "munmap");
         if (r < 0)
                 return r;
         out = RESULT_NEW(reply, Cowd__V1__MunmapResult, cowd__v1__munmap_result__init);
@@ -502,7 +502,7 @@ static int handle_munmap(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 goto oom;
         r = cow_engine_munmap(d->engine, in->pid, in->addr, in->length);
         if (r < 0)
-                return reply_engine_error(d, reply, r, "munmap", in->pid, NULL);
+                return dispatch_reply_engine_error(d, reply, r, "munmap", in->pid, NULL);
         resp->result_case = COWD__V1__RESPONSE__RESULT_MUNMAP;
         resp->munmap = out;
         return 0;
@@ -519,9 +519,9 @@ static int handle_mprotect(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         int r;
 
         if (in->prot & ~(uint32_t)COW_PROT_MASK)
-                return reply_invalid(reply, "mprotect",
+                return dispatch_reply_invalid(reply, "mprotect",
                                      "prot has bits other than read (1) and write (2)");
-        r = proc_authorize(d, reply, uid, in->pid, "mprotect");
+        r = dispatch_proc_authorize(d, reply, uid, in->pid, "mprotect");
         if (r < 0)
                 return r;
         out = RESULT_NEW(reply, Cowd__V1__MprotectResult, cowd__v1__mprotect_result__init);
@@ -529,7 +529,7 @@ static int handle_mprotect(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 goto oom;
         r = cow_engine_mprotect(d->engine, in->pid, in->addr, in->length, in->prot);
         if (r < 0)
-                return reply_engine_error(d, reply, r, "mprotect", in->pid, NULL);
+                return dispatch_reply_engine_error(d, reply, r, "mprotect", in->pid, NULL);
         resp->result_case = COWD__V1__RESPONSE__RESULT_MPROTECT;
         resp->mprotect = out;
         return 0;
@@ -554,9 +554,9 @@ static int handle_madvise(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 advice = COW_MADV_DONTNEED;
                 break;
         default:
-                return reply_invalid(reply, "madvise", "unknown advice");
+                return dispatch_reply_invalid(reply, "madvise", "unknown advice");
         }
-        r = proc_authorize(d, reply, uid, in->pid, "madvise");
+        r = dispatch_proc_authorize(d, reply, uid, in->pid, "madvise");
         if (r < 0)
                 return r;
         out = RESULT_NEW(reply, Cowd__V1__MadviseResult, cowd__v1__madvise_result__init);
@@ -564,7 +564,7 @@ static int handle_madvise(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 goto oom;
         r = cow_engine_madvise(d->engine, in->pid, in->addr, in->length, advice);
         if (r < 0)
-                return reply_engine_error(d, reply, r, "madvise", in->pid, NULL);
+                return dispatch_reply_engine_error(d, reply, r, "madvise", in->pid, NULL);
         resp->result_case = COWD__V1__RESPONSE__RESULT_MADVISE;
         resp->madvise = out;
         return 0;
@@ -591,7 +591,7 @@ static int handle_read(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                                      (unsigned long long)d->limits->max_read_bytes);
                 return -E2BIG;
         }
-        r = proc_authorize(d, reply, uid, in->pid, "read");
+        r = dispatch_proc_authorize(d, reply, uid, in->pid, "read");
         if (r < 0)
                 return r;
         out = RESULT_NEW(reply, Cowd__V1__ReadResult, cowd__v1__read_result__init);
@@ -604,7 +604,7 @@ static int handle_read(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                         goto oom;
                 r = cow_engine_read(d->engine, in->pid, in->addr, data, in->length, &fault);
                 if (r < 0)
-                        return reply_engine_error(d, reply, r, "read", in->pid, &fault);
+                        return dispatch_reply_engine_error(d, reply, r, "read", in->pid, &fault);
         }
         out->data.data = data;
         out->data.len = in->length;
@@ -625,7 +625,7 @@ static int handle_write(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         int r;
 
         /* The data came in one frame, so max_frame_bytes already bounds it. */
-        r = proc_authorize(d, reply, uid, in->pid, "write");
+        r = dispatch_proc_authorize(d, reply, uid, in->pid, "write");
         if (r < 0)
                 return r;
         out = RESULT_NEW(reply, Cowd__V1__WriteResult, cowd__v1__write_result__init);
@@ -635,7 +635,7 @@ static int handle_write(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 r = cow_engine_write(d->engine, in->pid, in->addr, in->data.data, in->data.len,
                                      &fault);
                 if (r < 0)
-                        return reply_engine_error(d, reply, r, "write", in->pid, &fault);
+                        return dispatch_reply_engine_error(d, reply, r, "write", in->pid, &fault);
         }
         resp->result_case = COWD__V1__RESPONSE__RESULT_WRITE;
         resp->write = out;
@@ -668,7 +668,7 @@ static int trace_fail(cow_dispatcher *d, cow_reply *reply, Cowd__V1__TraceResult
         status->code = code;
         if (err == -EFAULT && fault) {
                 snprintf(msg, COW_REPLY_MESSAGE_MAX, "trace pid %u access %u: %s at 0x%llx", pid,
-                         out->done, engine_error_text(err, true),
+                         out->done, engine_error_text(err, true, false),
                          (unsigned long long)fault->addr);
                 cowd__v1__fault__init(f);
                 f->kind = fault_kind_to_wire(fault->kind);
@@ -676,7 +676,7 @@ static int trace_fail(cow_dispatcher *d, cow_reply *reply, Cowd__V1__TraceResult
                 out->fault = f;
         } else {
                 snprintf(msg, COW_REPLY_MESSAGE_MAX, "trace pid %u access %u: %s", pid,
-                         out->done, engine_error_text(err, true));
+                         out->done, engine_error_text(err, true, false));
         }
         status->message = msg;
         out->error = status;
@@ -706,7 +706,7 @@ static int handle_trace(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         int r;
 
         if (in->n_sizes != n || in->n_kinds != n)
-                return reply_invalid(reply, "trace", "addrs, sizes and kinds differ in length");
+                return dispatch_reply_invalid(reply, "trace", "addrs, sizes and kinds differ in length");
         if (n > COW_SERVICE_LIMITS_TRACE_MAX) {
                 d->counters->oversize_requests++;
                 cow_reply_set_status(reply, COWD__V1__CODE__RESOURCE_EXHAUSTED,
@@ -728,7 +728,7 @@ static int handle_trace(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                         return -EINVAL;
                 }
         }
-        r = proc_authorize(d, reply, uid, in->pid, "trace");
+        r = dispatch_proc_authorize(d, reply, uid, in->pid, "trace");
         if (r < 0)
                 return r;
         out = RESULT_NEW(reply, Cowd__V1__TraceResult, cowd__v1__trace_result__init);
@@ -783,7 +783,7 @@ static int handle_proc_stats(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         char *name;
         int r;
 
-        r = proc_authorize(d, reply, uid, in->pid, "proc_stats");
+        r = dispatch_proc_authorize(d, reply, uid, in->pid, "proc_stats");
         if (r < 0)
                 return r;
         out = RESULT_NEW(reply, Cowd__V1__ProcStats, cowd__v1__proc_stats__init);
@@ -794,7 +794,7 @@ static int handle_proc_stats(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         if (r >= 0)
                 r = cow_engine_proc_info(d->engine, in->pid, &info);
         if (r < 0)
-                return reply_engine_error(d, reply, r, "proc_stats", in->pid, NULL);
+                return dispatch_reply_engine_error(d, reply, r, "proc_stats", in->pid, NULL);
 
         memcpy(name, info.name, sizeof(info.name));
         name[sizeof(info.name) - 1] = '\0';
@@ -821,6 +821,11 @@ static int handle_proc_stats(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         out->faults_first_touch = st.faults_first_touch;
         out->swapped_pages = st.swapped_pages;
         out->max_resident_pages = st.max_resident;
+        out->file_pages = st.file_pages;
+        out->dirty_pages = st.dirty_pages;
+        out->device_pages = st.device_pages;
+        out->writebacks = st.writebacks;
+        out->faults_bus = st.faults_bus;
         resp->result_case = COWD__V1__RESPONSE__RESULT_PROC_STATS;
         resp->proc_stats = out;
         return 0;
@@ -869,6 +874,15 @@ static int handle_sys_stats(cow_dispatcher *d, cow_reply *reply)
         out->swap_cache_hits = st.swap_cache_hits;
         out->oom_kills = st.oom_kills;
         out->swap_errors = st.swap_errors;
+        out->files = st.files;
+        out->file_pages = st.file_pages;
+        out->dirty_pages = st.dirty_pages;
+        out->writebacks = st.writebacks;
+        out->file_reads = st.file_reads;
+        out->file_errors = st.file_errors;
+        out->bus_faults = st.bus_faults;
+        out->device_frames = st.device_frames;
+        out->console_bytes = st.console_bytes;
 
         out->connections = c->connections;
         out->connections_total = c->connections_total;
@@ -885,6 +899,16 @@ static int handle_sys_stats(cow_dispatcher *d, cow_reply *reply)
         out->permission_denials = c->permission_denials;
         out->auth_failures = c->auth_failures;
         out->quota_rejections = c->quota_rejections;
+        if (d->files) {
+                struct cow_filestore_counters fc;
+
+                cow_filestore_counters(d->files, &fc);
+                out->file_size_rejections = fc.size_rejections;
+                out->file_quota_rejections = fc.quota_rejections;
+                out->file_count_rejections = fc.count_rejections;
+                out->file_name_rejections = fc.name_rejections;
+                out->file_io_errors = fc.io_errors;
+        }
         if (d->checkpointer) {
                 struct cow_checkpoint_stats cs;
 
@@ -924,7 +948,7 @@ static int handle_page_map(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                                      (unsigned long long)npages, d->limits->max_page_map_pages);
                 return -E2BIG;
         }
-        r = proc_authorize(d, reply, uid, in->pid, "page_map");
+        r = dispatch_proc_authorize(d, reply, uid, in->pid, "page_map");
         if (r < 0)
                 return r;
 
@@ -937,7 +961,7 @@ static int handle_page_map(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         if (npages > 0) {
                 r = cow_engine_page_map(d->engine, in->pid, in->addr, npages, info);
                 if (r < 0)
-                        return reply_engine_error(d, reply, r, "page_map", in->pid, NULL);
+                        return dispatch_reply_engine_error(d, reply, r, "page_map", in->pid, NULL);
         }
         for (uint64_t i = 0; i < npages; i++) {
                 Cowd__V1__PageEntry *e = &entries[i];
@@ -957,6 +981,9 @@ static int handle_page_map(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 e->shared = !!(f & COW_PAGE_SHARED);
                 e->swapped = !!(f & COW_PAGE_SWAPPED);
                 e->swap_slot = (f & COW_PAGE_SWAPPED) ? info[i].swap_slot : 0;
+                e->file = !!(f & COW_PAGE_FILE);
+                e->dirty = !!(f & COW_PAGE_DIRTY);
+                e->device = !!(f & COW_PAGE_DEVICE);
                 list[i] = e;
         }
         out->page_size = (uint32_t)page_size;
@@ -987,7 +1014,7 @@ static int handle_list_maps(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         struct cow_map_info *info = NULL;
         int r;
 
-        r = proc_authorize(d, reply, uid, in->pid, "list_maps");
+        r = dispatch_proc_authorize(d, reply, uid, in->pid, "list_maps");
         if (r < 0)
                 return r;
         out = RESULT_NEW(reply, Cowd__V1__ListMapsResult, cowd__v1__list_maps_result__init);
@@ -1008,7 +1035,7 @@ static int handle_list_maps(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 r = cow_engine_maps(d->engine, in->pid, in->start_addr, info, want);
                 if (r < 0) {
                         free(info);
-                        return reply_engine_error(d, reply, r, "list_maps", in->pid, NULL);
+                        return dispatch_reply_engine_error(d, reply, r, "list_maps", in->pid, NULL);
                 }
                 if ((size_t)r < want || want == (size_t)cap + 1)
                         break;
@@ -1025,6 +1052,20 @@ static int handle_list_maps(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 maps[i].prot = info[i].prot;
                 maps[i].shared = info[i].shared;
                 maps[i].kind = (Cowd__V1__MapKind)info[i].kind;
+                maps[i].offset = info[i].offset;
+                if (info[i].kind == COW_MAP_FILE && info[i].file_key) {
+                        /* The name, without the owner's uid the key starts with. */
+                        const char *slash = strchr(info[i].file_key, '/');
+                        const char *name = slash ? slash + 1 : info[i].file_key;
+                        size_t len = strlen(name);
+                        char *copy = cow_reply_alloc(reply, len + 1);
+                        if (!copy)
+                                goto oom;
+                        memcpy(copy, name, len + 1);
+                        maps[i].path = copy;
+                } else if (info[i].kind == COW_MAP_DEVICE && cow_device_name(info[i].device)) {
+                        maps[i].path = (char *)cow_device_name(info[i].device);
+                }
                 list[i] = &maps[i];
         }
         out->n_maps = n;
@@ -1078,7 +1119,7 @@ static int handle_list_procs(cow_dispatcher *d, cow_reply *reply,
 
                 r = cow_engine_proc_info(d->engine, pid, &info);
                 if (r < 0)
-                        return reply_engine_error(d, reply, r, "list_procs", pid, NULL);
+                        return dispatch_reply_engine_error(d, reply, r, "list_procs", pid, NULL);
                 cowd__v1__proc_info__init(p);
                 memcpy(name, info.name, sizeof(info.name));
                 name[sizeof(info.name) - 1] = '\0';
@@ -1247,6 +1288,27 @@ int cow_dispatch(cow_dispatcher *d, uint32_t uid, const Cowd__V1__Request *req,
                 break;
         case COWD__V1__REQUEST__OP_TRACE:
                 (void)handle_trace(d, reply, uid, req->trace);
+                break;
+        case COWD__V1__REQUEST__OP_FILE_PUT:
+                (void)dispatch_file_put(d, reply, uid, req->file_put);
+                break;
+        case COWD__V1__REQUEST__OP_FILE_GET:
+                (void)dispatch_file_get(d, reply, uid, req->file_get);
+                break;
+        case COWD__V1__REQUEST__OP_FILE_LIST:
+                (void)dispatch_file_list(d, reply, uid, req->file_list);
+                break;
+        case COWD__V1__REQUEST__OP_FILE_REMOVE:
+                (void)dispatch_file_remove(d, reply, uid, req->file_remove);
+                break;
+        case COWD__V1__REQUEST__OP_MSYNC:
+                (void)dispatch_msync(d, reply, uid, req->msync);
+                break;
+        case COWD__V1__REQUEST__OP_CONSOLE_READ:
+                (void)dispatch_console_read(d, reply, req->console_read);
+                break;
+        case COWD__V1__REQUEST__OP_DEVICE_READ:
+                (void)dispatch_device_read(d, reply, req->device_read);
                 break;
         case COWD__V1__REQUEST__OP__NOT_SET:
         default:

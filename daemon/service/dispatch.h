@@ -41,6 +41,11 @@ struct cow_checkpointer;
  */
 void cow_dispatcher_set_checkpointer(cow_dispatcher *d, struct cow_checkpointer *c);
 
+struct cow_filestore;
+
+/* Serves file requests from fs (borrowed). Without one, they are FAILED_PRECONDITION. */
+void cow_dispatcher_set_files(cow_dispatcher *d, struct cow_filestore *fs);
+
 /*
  * The pids the engine's OOM killer ended since the last call, into
  * out[0..cap-1], oldest first; returns how many. For the caller to log.

@@ -24,6 +24,10 @@
 #include "endpoint.h"
 #include "state.h"
 #include "swapfile.h"
+#include "filestore.h"
+
+/* Files kept open for page I/O of mapped files; more are reopened as needed. */
+#define COW_FILES_MAX_OPEN 64
 
 /* Longest a graceful stop waits for clients to take their last replies. */
 #define DRAIN_SECONDS 5
@@ -96,19 +100,20 @@ out:
 }
 
 /*
- * Where the swap file goes: [swap] file, else cowd.swap in the state
- * directory, else beside the Unix socket. Returns 0 or -ENAMETOOLONG.
+ * Where a file of the daemon's goes: the configured path, else name in the
+ * state directory, else name beside the Unix socket. Returns 0 or
+ * -ENAMETOOLONG.
  */
-static int swap_file_path(const struct cow_config *cfg, const char *state_dir, char *buf,
-                          size_t len)
+static int service_path(const struct cow_config *cfg, const char *configured,
+                        const char *state_dir, const char *name, char *buf, size_t len)
 {
         char sock[COW_CONFIG_PATH_MAX];
         int n;
 
-        if (cfg->swap_file[0]) {
-                n = snprintf(buf, len, "%s", cfg->swap_file);
+        if (configured[0]) {
+                n = snprintf(buf, len, "%s", configured);
         } else if (state_dir) {
-                n = snprintf(buf, len, "%s/%s", state_dir, COW_SWAPFILE_NAME);
+                n = snprintf(buf, len, "%s/%s", state_dir, name);
         } else {
                 if (cfg->socket_path[0])
                         snprintf(sock, sizeof(sock), "%s", cfg->socket_path);
@@ -119,7 +124,7 @@ static int swap_file_path(const struct cow_config *cfg, const char *state_dir, c
                         *slash = '\0';
                 else
                         snprintf(sock, sizeof(sock), ".");
-                n = snprintf(buf, len, "%s/%s", sock, COW_SWAPFILE_NAME);
+                n = snprintf(buf, len, "%s/%s", sock, name);
         }
         return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
@@ -131,12 +136,39 @@ static int swap_open(const struct cow_config *cfg, const char *state_dir, char *
         char err[1024] = "";
         int r;
 
-        r = swap_file_path(cfg, state_dir, path, len);
+        r = service_path(cfg, cfg->swap_file, state_dir, COW_SWAPFILE_NAME, path, len);
         if (r == 0)
                 r = cow_swapfile_open(path, cfg->engine.swap_slots, cfg->engine.page_size, ret,
                                       err, sizeof(err));
         if (r < 0)
                 log_error(log, "%s", err[0] ? err : "swap file path too long");
+        return r;
+}
+
+/*
+ * Opens the data directory of clients' files: [files] directory, else files/
+ * in the state directory, else cowd-files/ beside the socket. Logs why not.
+ */
+static int files_open(const struct cow_config *cfg, const char *state_dir, cow_filestore **ret,
+                      const cow_log *log)
+{
+        const struct cow_filestore_limits limits = {
+                .max_file_bytes = cfg->max_file_bytes,
+                .quota_bytes = cfg->file_quota_bytes,
+                .max_files = cfg->max_files_per_user,
+                .max_open = COW_FILES_MAX_OPEN,
+        };
+        char path[COW_CONFIG_PATH_MAX], err[1024] = "";
+        int r;
+
+        r = service_path(cfg, cfg->files_dir, state_dir,
+                         state_dir ? COW_FILESTORE_DIR_NAME : "cowd-files", path, sizeof(path));
+        if (r == 0)
+                r = cow_filestore_open(path, &limits, ret, err, sizeof(err));
+        if (r < 0)
+                log_error(log, "%s", err[0] ? err : "files directory path too long");
+        else
+                log_info(log, "files: %s", path);
         return r;
 }
 
@@ -194,6 +226,7 @@ int main(int argc, char **argv)
         struct event_base *base = NULL;
         const char *state_dir = NULL;
         cow_swapfile *swap = NULL;
+        cow_filestore *files = NULL;
         char swap_path[COW_CONFIG_PATH_MAX];
         char err[1024];
         int exit_code = EXIT_FAILURE;
@@ -284,6 +317,10 @@ int main(int argc, char **argv)
                 if (swap_open(&cfg, state_dir, swap_path, sizeof(swap_path), &swap, log) < 0)
                         goto out;
         }
+        if (files_open(&cfg, state_dir, &files, log) < 0)
+                goto out;
+        cow_server_set_files(server, files);
+        cow_engine_set_files(engine, &cow_filestore_ops, files);
         if (swap) {
                 cow_engine_set_swap(engine, &cow_swapfile_ops, swap);
                 log_info(log, "swap: %llu pages in %s, policy %s",
@@ -330,7 +367,15 @@ int main(int argc, char **argv)
                 log_error(log, "event loop failed");
                 goto out;
         }
-        /* Every client is answered and gone: the state is final. */
+        /*
+         * Every client is answered and gone: the state is final. Dirty pages
+         * of mapped files go to their files first, so that the files are
+         * right even if the checkpoint cannot be written.
+         */
+        r = cow_engine_sync_files(engine, true);
+        if (r < 0)
+                log_error(log, "writing mapped files back at stop: %s (the pages stay in the "
+                               "checkpoint)", cow_engine_strerror(r));
         if (state_dir) {
                 r = cow_checkpointer_run(checkpointer, "at stop", err, sizeof(err));
                 if (r < 0)
@@ -355,6 +400,7 @@ out:
         cow_engine_free(engine);
         /* After the engine: it may use the backend until it is freed. */
         cow_swapfile_free(swap);
+        cow_filestore_free(files);
         if (exit_code == EXIT_SUCCESS && log)
                 log_info(log, "stopped");
         cow_log_free(log);

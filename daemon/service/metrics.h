@@ -20,7 +20,7 @@
 #include "counters.h"
 #include "log.h"
 
-#define COW_METRICS_OPS 32      /* Request op_case values counted; later ones count as 0 */
+#define COW_METRICS_OPS 48      /* Request op_case values counted; later ones count as 0 */
 #define COW_METRICS_CODES 17    /* gRPC canonical codes 0..16 */
 #define COW_METRICS_BUCKETS 15  /* finite latency bounds; +Inf is the count */
 

@@ -44,6 +44,14 @@ static const struct reload_field fields[] = {
         RF("[listen] tcp_port", tcp_port, 0),
         RF("[listen] tcp_token_file", tcp_token_file, 0),
         RF("[state] directory", state_dir, 0),
+        RF("[files] directory", files_dir, 0),
+        RF("[files] max_file_size", max_file_bytes, 0),
+        RF("[files] quota", file_quota_bytes, 0),
+        RF("[files] max_files_per_user", max_files_per_user, 0),
+        RF("[files] max_mapped_files", engine.max_files, 0),
+        RF("[devices] fb_width", engine.fb_width, 0),
+        RF("[devices] fb_height", engine.fb_height, 0),
+        RF("[devices] console_log_size", engine.console_log_bytes, 0),
 };
 
 unsigned cow_reload_apply(struct cow_config *live, const struct cow_config *fresh,

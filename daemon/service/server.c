@@ -637,6 +637,11 @@ void cow_server_set_checkpointer(cow_server *s, struct cow_checkpointer *c)
         cow_dispatcher_set_checkpointer(s->dispatcher, c);
 }
 
+void cow_server_set_files(cow_server *s, struct cow_filestore *fs)
+{
+        cow_dispatcher_set_files(s->dispatcher, fs);
+}
+
 unsigned cow_server_connections(const cow_server *s)
 {
         return (unsigned)s->counters.connections;

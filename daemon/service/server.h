@@ -54,6 +54,11 @@ struct cow_checkpointer;
 /* Lets clients' checkpoint requests through to c (borrowed). */
 void cow_server_set_checkpointer(cow_server *s, struct cow_checkpointer *c);
 
+struct cow_filestore;
+
+/* Serves clients' file requests from fs (borrowed). */
+void cow_server_set_files(cow_server *s, struct cow_filestore *fs);
+
 /* Connections still open. */
 unsigned cow_server_connections(const cow_server *s);
 

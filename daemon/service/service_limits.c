@@ -21,6 +21,13 @@ void cow_service_limits_init(struct cow_service_limits *limits, const struct cow
                 min_u32(COW_SERVICE_LIMITS_LIST_PROCS_MAX, room / COW_SERVICE_LIMITS_PROC_INFO_BYTES);
         limits->max_list_maps =
                 min_u32(COW_SERVICE_LIMITS_LIST_MAPS_MAX, room / COW_SERVICE_LIMITS_MAP_INFO_BYTES);
+        limits->max_list_files = min_u32(COW_SERVICE_LIMITS_LIST_FILES_MAX,
+                                         room / COW_SERVICE_LIMITS_FILE_INFO_BYTES);
+        limits->max_file_bytes = cfg->max_file_bytes;
+        limits->file_quota_bytes = cfg->file_quota_bytes;
+        limits->max_files_per_user = cfg->max_files_per_user;
+        limits->fb_width = cfg->engine.fb_width;
+        limits->fb_height = cfg->engine.fb_height;
         limits->max_connections = cfg->max_connections;
         limits->max_procs_per_user = cfg->max_procs_per_user;
         limits->idle_timeout_s = cfg->idle_timeout_s;

@@ -36,6 +36,9 @@ struct cow_config;
  * (an access takes 13 bytes on the wire).
  */
 #define COW_SERVICE_LIMITS_TRACE_MAX 4096u
+/* Upper bound on the encoded size of one FileInfo (a name of at most 128 bytes). */
+#define COW_SERVICE_LIMITS_FILE_INFO_BYTES 168u
+#define COW_SERVICE_LIMITS_LIST_FILES_MAX 1024u
 
 struct cow_service_limits {
         uint32_t max_frame_bytes;    /* either direction */
@@ -43,6 +46,12 @@ struct cow_service_limits {
         uint32_t max_page_map_pages; /* configured, lowered to what fits in one frame */
         uint32_t max_list_procs;     /* processes per ListProcs reply */
         uint32_t max_list_maps;      /* mappings per ListMaps reply */
+        uint32_t max_list_files;     /* files per FileList reply */
+        uint64_t max_file_bytes;     /* [files] limits, for the messages that cite them */
+        uint64_t file_quota_bytes;
+        uint32_t max_files_per_user;
+        uint32_t fb_width;           /* fb0's geometry, for device_read replies */
+        uint32_t fb_height;
         uint32_t max_connections;
         uint32_t max_procs_per_user;
         uint32_t idle_timeout_s;

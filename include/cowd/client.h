@@ -195,6 +195,9 @@ struct cowc_mmap_args {
         uint32_t prot;   /* 1 read | 2 write; 0 none */
         bool shared;     /* MAP_SHARED rather than private */
         bool fixed;      /* replace overlapping mappings */
+        int kind;         /* Cowd__V1__MapKind; 0: anonymous */
+        const char *path; /* FILE: a file name of the caller's; DEVICE: "fb0" or "console" */
+        uint64_t offset;  /* FILE: page-aligned offset into the file */
 };
 
 int cowc_mmap(cowc_conn *c, uint32_t pid, const struct cowc_mmap_args *args, uint64_t *ret_addr,
@@ -214,6 +217,43 @@ int cowc_read(cowc_conn *c, uint32_t pid, uint64_t addr, void *buf, size_t len,
               struct cowc_error *err);
 int cowc_write(cowc_conn *c, uint32_t pid, uint64_t addr, const void *buf, size_t len,
                struct cowc_error *err);
+
+/*
+ * Writes the dirty pages of the MAP_SHARED file mappings in the range back
+ * to their files; with sync, they are on disk (fsync) when it returns 0.
+ */
+int cowc_msync(cowc_conn *c, uint32_t pid, uint64_t addr, uint64_t length, bool sync,
+               struct cowc_error *err);
+
+/* ---- files and devices ---------------------------------------------- */
+
+/*
+ * Files live in the daemon's data directory, in the caller's namespace.
+ * cowc_file_put() writes data at offset: 0 replaces the file whole, a larger
+ * offset must be the file's size and appends (for files larger than a
+ * frame); *ret_size (may be NULL) is the size afterwards.
+ * cowc_file_get() reads up to len bytes at offset into buf: *ret_n is the
+ * count (short at the end), *ret_size (may be NULL) the file's whole size.
+ * len is bounded by the frame limit.
+ */
+int cowc_file_put(cowc_conn *c, const char *name, uint64_t offset, const void *data, size_t len,
+                  uint64_t *ret_size, struct cowc_error *err);
+int cowc_file_get(cowc_conn *c, const char *name, uint64_t offset, void *buf, size_t len,
+                  size_t *ret_n, uint64_t *ret_size, struct cowc_error *err);
+int cowc_file_remove(cowc_conn *c, const char *name, struct cowc_error *err);
+
+/*
+ * The whole replies: (*ret)->file_list (page with start_after = next),
+ * (*ret)->console_read (bytes of the console log from offset; max_bytes 0:
+ * as many as fit) and (*ret)->device_read (a device's memory, "fb0", with its
+ * geometry).
+ */
+int cowc_file_list(cowc_conn *c, const char *start_after, Cowd__V1__Response **ret,
+                   struct cowc_error *err);
+int cowc_console_read(cowc_conn *c, uint64_t offset, uint32_t max_bytes, Cowd__V1__Response **ret,
+                      struct cowc_error *err);
+int cowc_device_read(cowc_conn *c, const char *device, uint64_t offset, uint64_t length,
+                     Cowd__V1__Response **ret, struct cowc_error *err);
 
 /* ---- traces ----------------------------------------------------------- */
 

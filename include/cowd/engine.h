@@ -7,6 +7,12 @@
  * knows nothing of sockets or protobuf. It is single-threaded: callers
  * serialise every call on one engine (the daemon runs it on its event loop).
  *
+ * Files and devices can be mapped too. File pages come from and go to the
+ * caller through struct cow_file_ops, as swap pages do: the engine keeps a
+ * page cache (one frame per file page, shared by every mapping of the file)
+ * but does no I/O itself. Two simulated devices, a framebuffer and a
+ * console, live in frames of their own outside the pool.
+ *
  * Error convention: functions return 0 (or a count) on success and a negative
  * errno on failure; output parameters are last, named ret_*, and are left
  * untouched on failure unless documented otherwise. cow_engine_strerror()
@@ -18,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,9 +43,30 @@ enum {
 
 enum cow_map_kind {
         COW_MAP_ANONYMOUS = 0,
-        COW_MAP_FILE = 1,   /* reserved: file-backed mappings */
-        COW_MAP_DEVICE = 2, /* reserved: device mappings */
+        COW_MAP_FILE = 1,   /* a file named by a key, through the page cache */
+        COW_MAP_DEVICE = 2, /* a simulated device (enum cow_device) */
 };
+
+/*
+ * Simulated devices. The framebuffer holds fb_width x fb_height 32-bit pixels
+ * (row after row, each pixel a little-endian 0xAARRGGBB word); the console is
+ * one page, and every byte stored into it is also appended to the console log
+ * (cow_engine_console_read()). Device pages are never copy-on-write (a device
+ * mapping is always shared, so fork shares it), never evicted, never the zero
+ * page and never counted in frames_used.
+ */
+enum cow_device {
+        COW_DEV_FB0 = 0,
+        COW_DEV_CONSOLE = 1,
+};
+
+#define COW_DEV_COUNT 2
+
+/* "fb0", "console"; NULL for a value that is not a device. */
+const char *cow_device_name(enum cow_device dev);
+
+/* Parses a device name as cow_device_name() spells it: 0 or -EINVAL. */
+int cow_device_parse(const char *name, enum cow_device *ret);
 
 enum cow_advice {
         COW_MADV_NORMAL = 0,
@@ -50,7 +78,7 @@ enum cow_fault_kind {
         COW_FAULT_NONE = 0,
         COW_SEGV_MAPERR = 1, /* no mapping at the address */
         COW_SEGV_ACCERR = 2, /* mapping exists, access not permitted */
-        COW_BUS_ADRERR = 3,  /* reserved: beyond the end of a mapped file */
+        COW_BUS_ADRERR = 3,  /* a mapped file's page wholly beyond the file's end */
 };
 
 struct cow_fault {
@@ -74,6 +102,10 @@ struct cow_fault {
  *   -EOPNOTSUPP  mapping kind not supported by this engine
  *   -ENOMEM  also: no free frame and nothing could be evicted (memory and swap full)
  *   -ENOSPC, -EIO  also: returned as is from the swap backend (struct cow_swap_ops)
+ *            or the file backend (struct cow_file_ops)
+ *   -EMFILE  too many distinct files mapped or cached (max_files)
+ *   -ENAMETOOLONG  a file key longer than max_file_key
+ *   -EOPNOTSUPP  also: a file mapping while no file backend is set
  */
 const char *cow_engine_strerror(int err);
 
@@ -103,7 +135,17 @@ struct cow_engine_config {
         uint64_t seed;              /* any randomness in the engine derives from it; default 1 */
         bool oom_kill;              /* kill the largest process when memory and swap are
                                      * full, rather than fail the access; default false */
+        uint32_t fb_width;          /* framebuffer pixels per row; default 640 */
+        uint32_t fb_height;         /* framebuffer rows; default 480; at most
+                                     * COW_FB_MAX_BYTES of 32-bit pixels in all */
+        uint32_t console_log_bytes; /* console log ring; default 64 KiB, 1 KiB..16 MiB */
+        uint32_t max_files;         /* distinct files mapped or in the page cache at once;
+                                     * default 1024, 1..65536 */
+        uint32_t max_file_key;      /* longest file key, 1..COW_FILE_KEY_MAX; default 255 */
 };
+
+#define COW_FB_MAX_BYTES (UINT64_C(64) << 20)
+#define COW_FILE_KEY_MAX 255
 
 /* Fills *cfg with the defaults above. */
 void cow_engine_config_init(struct cow_engine_config *cfg);
@@ -155,6 +197,36 @@ void cow_engine_free(cow_engine *e);
 
 uint32_t cow_engine_page_size(const cow_engine *e);
 
+/*
+ * The file backend. File pages come from and go to the caller, as swap pages
+ * do: the engine does no I/O. A file is named by a key string (at most
+ * max_file_key bytes, chosen by the caller, e.g. "1000/notes.txt"), which the
+ * engine keeps, saves in checkpoints and passes back. Offsets are in bytes.
+ */
+struct cow_file_ops {
+        /* Reads up to len bytes at offset: the count read (short or 0 at the end
+         * of the file) or a negative errno. */
+        ssize_t (*read)(void *ctx, const char *key, uint64_t offset, void *buf, size_t len);
+        /* Writes len bytes at offset, all of them: 0 or a negative errno. The
+         * engine never writes past the file size it was given at mmap, so a
+         * write never extends the file. */
+        int (*write)(void *ctx, const char *key, uint64_t offset, const void *buf, size_t len);
+        /* Makes what was written to key durable (fsync): 0 or a negative errno. */
+        int (*sync)(void *ctx, const char *key);
+};
+
+/*
+ * Gives the engine its file backend, needed for file mappings (without one,
+ * mmap of kind FILE is -EOPNOTSUPP). Also after cow_engine_load(): the page
+ * cache is in the checkpoint, but later reads and write-backs need the
+ * backend. ops and ctx must outlive the engine (or the next call).
+ *
+ * A backend error is returned typed from the call that needed the I/O and
+ * changes nothing: a failed read leaves the page out of memory, a failed
+ * write-back leaves the page dirty in the page cache, its data intact.
+ */
+void cow_engine_set_files(cow_engine *e, const struct cow_file_ops *ops, void *ctx);
+
 /* ---- processes -------------------------------------------------------- */
 
 #define COW_NAME_MAX 31
@@ -195,7 +267,13 @@ int cow_engine_spawn_args(cow_engine *e, const struct cow_spawn_args *args, cow_
  */
 int cow_engine_fork(cow_engine *e, cow_pid pid, cow_pid *ret_child);
 
-/* Releases the process and everything it maps. */
+/*
+ * Releases the process and everything it maps. Dirty pages of its shared file
+ * mappings are written back first. The process ends even if a write-back
+ * fails: those pages stay dirty in the page cache (counted in file_errors;
+ * the file stays in use) until cow_engine_sync_files() or a later write-back
+ * succeeds. Returns 0 or -ESRCH.
+ */
 int cow_engine_exit(cow_engine *e, cow_pid pid);
 
 struct cow_proc_info {
@@ -220,17 +298,97 @@ struct cow_mmap_args {
         bool shared;     /* MAP_SHARED rather than MAP_PRIVATE */
         bool fixed;      /* replace whatever overlaps, as MAP_FIXED */
         enum cow_map_kind kind;
+        /* COW_MAP_FILE: */
+        const char *file_key; /* 1..max_file_key bytes; copied */
+        uint64_t file_size;   /* the file's size in bytes now (the caller's stat) */
+        uint64_t offset;      /* FILE and DEVICE: where the mapping starts, page aligned */
+        /* COW_MAP_DEVICE: */
+        enum cow_device device;
 };
 
 /*
  * Maps a range. A non-zero addr must be page aligned and is taken exactly; an
- * overlap is refused with -EEXIST unless args->fixed asks for replacement.
+ * overlap is refused with -EEXIST unless args->fixed asks for replacement
+ * (dirty file pages in the replaced range are written back first; a failed
+ * write-back fails the call and changes nothing).
+ *
+ * COW_MAP_FILE maps file_key from offset, through the page cache: every
+ * mapping of one key, in any process, finds the same frame for a page.
+ * Shared: a write is seen at once by every mapper and reaches the file on
+ * msync, munmap, exit, cow_engine_sync_files() or eviction. Private: the
+ * pages are the page cache's until this process writes one, which then gets
+ * its own copy (a later shared write by another shows through only on pages
+ * this process has not written); nothing reaches the file. Bytes past the end
+ * of the file in its last page read as zero; a page wholly beyond the end
+ * faults with COW_BUS_ADRERR (mapping it is allowed, as on Linux). The key's
+ * size is taken from the first mapping while the engine holds the file; a
+ * later mapping giving another file_size is -EINVAL. A key longer than
+ * max_file_key is -ENAMETOOLONG; an empty key, an unaligned offset or one
+ * whose pages overflow is -EINVAL; more than max_files keys at once, -EMFILE.
+ *
+ * COW_MAP_DEVICE maps device from offset; offset + length must lie within
+ * the device (its size rounded up to whole pages), else -EINVAL. A device
+ * mapping is always shared, whatever args->shared says: a device has no
+ * copy-on-write.
  */
 int cow_engine_mmap(cow_engine *e, cow_pid pid, const struct cow_mmap_args *args,
                     uint64_t *ret_addr);
 
-/* Unmaps any page-aligned sub-range; splits mappings as needed. */
+/*
+ * Unmaps any page-aligned sub-range; splits mappings as needed. Dirty pages
+ * of shared file mappings in the range are written back first; if a
+ * write-back fails, the call returns its error and nothing is unmapped.
+ */
 int cow_engine_munmap(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length);
+
+/*
+ * Writes back the dirty pages of the shared file mappings in a page-aligned
+ * range, which must be wholly mapped (-ENXIO); other mappings in it are
+ * skipped. With sync, every file in the range that was written to since its
+ * last sync is then synced (ops->sync) before the call returns. Returns 0 or
+ * the first backend error (pages not written stay dirty).
+ */
+int cow_engine_msync(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length, bool sync);
+
+/*
+ * Writes back every dirty page of every file (at daemon shutdown) and, with
+ * sync, syncs each file written since its last sync. Carries on past a
+ * failure and returns the first error, or 0. Files no longer mapped and clean
+ * leave the page cache.
+ */
+int cow_engine_sync_files(cow_engine *e, bool sync);
+
+/*
+ * Whether any mapping or any page in the page cache refers to key. While it
+ * does, the caller must not replace or remove the file behind the key.
+ */
+bool cow_engine_file_in_use(const cow_engine *e, const char *key);
+
+/* A device's size in bytes (the framebuffer: fb_width * fb_height * 4); 0 for no device. */
+uint64_t cow_engine_device_bytes(const cow_engine *e, enum cow_device dev);
+
+/*
+ * Copies len bytes of a device's memory at offset into buf (a screenshot of
+ * fb0). -EINVAL when the range is not within cow_engine_device_bytes().
+ */
+int cow_engine_device_read(cow_engine *e, enum cow_device dev, uint64_t offset, void *buf,
+                           size_t len);
+
+/*
+ * The console log: every byte stored into a mapped console page, in the order
+ * of the writes, whatever process made them, in a ring of console_log_bytes.
+ * Positions count bytes since the engine began (checkpoints keep them), so
+ * several readers can follow the log independently; reading takes nothing
+ * away. cow_engine_console_read() copies up to len bytes from position pos
+ * into buf and returns how many (0: nothing new); *ret_pos is the position of
+ * the first byte copied: pos, or, when pos has already left the ring, the
+ * oldest position still kept (the bytes between were lost).
+ */
+int cow_engine_console_read(const cow_engine *e, uint64_t pos, void *buf, size_t len,
+                            uint64_t *ret_pos);
+
+/* The position after the last byte written to the console. */
+uint64_t cow_engine_console_end(const cow_engine *e);
 
 /* Changes protection of a page-aligned range, which must be wholly mapped. */
 int cow_engine_mprotect(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length,
@@ -250,6 +408,10 @@ struct cow_map_info {
         unsigned prot;
         bool shared;
         enum cow_map_kind kind;
+        uint64_t offset;        /* FILE and DEVICE: bytes into the file or device */
+        const char *file_key;   /* FILE: the key; NULL otherwise. Valid until the next
+                                 * call that changes the engine. */
+        enum cow_device device; /* DEVICE */
 };
 
 /*
@@ -294,10 +456,15 @@ struct cow_proc_stats {
         uint64_t tlb_hits;
         uint64_t tlb_misses;
         uint64_t pt_bytes;        /* bytes of page-table nodes this process reaches */
-        uint64_t faults_major;    /* faults served by reading the page from swap */
+        uint64_t faults_major;    /* faults served by reading the page from swap or a file */
         uint64_t faults_first_touch; /* faults on a page with no page-table entry at all */
         uint64_t swapped_pages;   /* entries of its page table that are swap entries */
         uint64_t max_resident;    /* its limit; 0 = none */
+        uint64_t file_pages;      /* resident pages that are page-cache pages of a file */
+        uint64_t dirty_pages;     /* of those, pages with writes not yet written back */
+        uint64_t device_pages;    /* resident pages of a device */
+        uint64_t writebacks;      /* pages its msync, munmap and exit wrote back */
+        uint64_t faults_bus;      /* accesses refused beyond a mapped file's end */
 };
 
 int cow_engine_proc_stats(cow_engine *e, cow_pid pid, struct cow_proc_stats *ret);
@@ -329,6 +496,15 @@ struct cow_sys_stats {
         uint64_t swap_cache_hits;  /* swap faults that found the page still in memory */
         uint64_t oom_kills;
         uint64_t swap_errors;      /* backend calls that failed */
+        uint64_t files;            /* files the engine holds: mapped, or with pages cached */
+        uint64_t file_pages;       /* frames in the page cache (counted in frames_used) */
+        uint64_t dirty_pages;      /* page-cache frames not yet written back */
+        uint64_t writebacks;       /* pages written back to their files */
+        uint64_t file_reads;       /* pages read from files */
+        uint64_t file_errors;      /* file backend calls that failed */
+        uint64_t bus_faults;       /* accesses refused beyond a mapped file's end */
+        uint64_t device_frames;    /* frames of devices, outside frames_total */
+        uint64_t console_bytes;    /* bytes written to the console since the start */
 };
 
 void cow_engine_sys_stats(cow_engine *e, struct cow_sys_stats *ret);
@@ -342,6 +518,9 @@ enum {
         COW_PAGE_IN_TLB = 1u << 5,   /* the process's TLB holds this page */
         COW_PAGE_SHARED = 1u << 6,   /* inside a MAP_SHARED mapping */
         COW_PAGE_SWAPPED = 1u << 7,  /* not present: its data is in swap slot swap_slot */
+        COW_PAGE_FILE = 1u << 8,     /* present on a page-cache frame of a file */
+        COW_PAGE_DIRTY = 1u << 9,    /* with FILE: written, not yet written back */
+        COW_PAGE_DEVICE = 1u << 10,  /* present on a device frame (numbered above frames_total) */
 };
 
 struct cow_page_info {
@@ -388,18 +567,23 @@ typedef int (*cow_source_fn)(void *ctx, void *buf, size_t len);
  * Writes the whole simulated state: frames and their contents, processes,
  * page tables with their sharing intact, mappings and memory objects, TLB
  * contents and every counter. The format is versioned and ends with a
- * CRC-32 of everything before it. Returns 0 or the sink's error.
+ * CRC-32 of everything before it. The page cache (keys, sizes, pages and
+ * their dirty marks), file and device mappings, device memory and the console
+ * log are saved too; nothing is written back. Returns 0 or the sink's error.
  */
 int cow_engine_save(cow_engine *e, cow_sink_fn sink, void *ctx);
 
 /*
  * Builds an engine from a checkpoint. cfg gives the limits; its memory size,
  * page size and TLB shape must match the checkpoint's. The restored engine
- * is indistinguishable from the one that saved it. Returns 0, or:
+ * is indistinguishable from the one that saved it. A checkpoint holding
+ * files needs cow_engine_set_files() afterwards, before any file I/O.
+ * Returns 0, or:
  *   -EBADMSG          corrupt: bad magic, checksum, truncation, or contents
  *                     that break an invariant
  *   -EPROTONOSUPPORT  written by a format version this engine cannot read
- *   -EINVAL           the checkpoint does not fit cfg
+ *   -EINVAL           the checkpoint does not fit cfg (framebuffer geometry and
+ *                     console log size included)
  *   or the source's error. *ret_why (if given) says what, for people.
  */
 int cow_engine_load(const struct cow_engine_config *cfg, cow_source_fn source, void *ctx,

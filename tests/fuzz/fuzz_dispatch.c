@@ -5,21 +5,62 @@
  * uid (so ownership is exercised); the rest is a stream of frames. Every
  * reply must encode to something that decodes, and after the stream the
  * engine's invariants must hold.
+ *
+ * Files are real: a file store in a private temporary directory, emptied
+ * before each input so that every run starts from the same state, serves
+ * file requests and file mappings (small limits, so they are reached).
  */
+#define _GNU_SOURCE /* nftw() */
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cowd/engine.h>
 
 #include "codec.h"
 #include "config.h"
 #include "dispatch.h"
+#include "filestore.h"
 #include "frame.h"
 #include "reply.h"
 #include "service_limits.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The data directory, made once per fuzzing process and emptied before each input. */
+static char files_dir[] = "/tmp/cowd-fuzz-files-XXXXXX";
+
+/* nftw callback: removes everything below files_dir (depth first), not files_dir itself. */
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+        (void)st;
+        (void)type;
+        if (ftw->level > 0)
+                (void)remove(path);
+        return 0;
+}
+
+static void files_dir_remove(void)
+{
+        (void)nftw(files_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+        (void)rmdir(files_dir);
+}
+
+static void files_dir_reset(void)
+{
+        static int made;
+
+        if (!made) {
+                if (!mkdtemp(files_dir))
+                        abort();
+                atexit(files_dir_remove);
+                made = 1;
+        }
+        (void)nftw(files_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -28,6 +69,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct cow_counters counters = { 0 };
         cow_engine *engine = NULL;
         cow_dispatcher *disp = NULL;
+        cow_filestore *files = NULL;
+        const struct cow_filestore_limits file_limits = {
+                .max_file_bytes = 64 * 1024,
+                .quota_bytes = 128 * 1024,
+                .max_files = 4,
+                .max_open = 2,
+        };
+        char err[256];
 
         if (size == 0)
                 return 0;
@@ -38,11 +87,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cfg.engine.max_procs = 32;
         cfg.engine.max_maps_per_proc = 64;
         cfg.engine.max_pt_bytes = 512 * 4096;
+        cfg.engine.fb_width = 64;
+        cfg.engine.fb_height = 32;
+        cfg.engine.console_log_bytes = 1024;
+        cfg.engine.max_files = 4;
         cfg.max_frame_bytes = 64 * 1024;
+        cfg.max_file_bytes = file_limits.max_file_bytes;
+        cfg.file_quota_bytes = file_limits.quota_bytes;
+        cfg.max_files_per_user = file_limits.max_files;
         cow_service_limits_init(&limits, &cfg);
+        files_dir_reset();
         if (cow_engine_new(&cfg.engine, &engine) < 0 ||
-            cow_dispatcher_new(engine, &limits, &counters, &disp) < 0)
+            cow_dispatcher_new(engine, &limits, &counters, &disp) < 0 ||
+            cow_filestore_open(files_dir, &file_limits, &files, err, sizeof(err)) < 0)
                 abort();
+        cow_dispatcher_set_files(disp, files);
+        cow_engine_set_files(engine, &cow_filestore_ops, files);
 
         uint32_t uid = data[0] % 3; /* 0 is root; 1 and 2 are two users */
         size_t at = 1;
@@ -84,5 +144,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         cow_dispatcher_free(disp);
         cow_engine_free(engine);
+        cow_filestore_free(files);
         return 0;
 }

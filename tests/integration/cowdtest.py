@@ -6,6 +6,7 @@ sleep. Every wait has a deadline, so a broken daemon fails a test instead of
 hanging it.
 """
 import atexit
+import contextlib
 import os
 import select
 import shutil
@@ -272,6 +273,21 @@ def children_of(pid):
     """The pids of a process's children, from /proc."""
     with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
         return [int(x) for x in f.read().split()]
+
+
+@contextlib.contextmanager
+def small_tmpfs(testcase, size, prefix="cowd-small-"):
+    """A tmpfs of size (a mount option: "64k") on a fresh directory, for full-disk
+    tests; unmounted afterwards. Skips the test where it cannot be mounted."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        testcase.skipTest("needs root to mount a small tmpfs")
+    with tempfile.TemporaryDirectory(prefix=prefix) as mnt:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", mnt],
+                       check=True)
+        try:
+            yield mnt
+        finally:
+            subprocess.run(["umount", mnt], check=True)
 
 
 def code_name(resp):

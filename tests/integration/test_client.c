@@ -450,6 +450,69 @@ static void test_trace_out_of_memory_reports_the_access(void **state)
         free(acc);
 }
 
+/* Files, a shared file mapping and msync, and both devices, through the library. */
+static void test_files_msync_and_devices(void **state)
+{
+        (void)state;
+        struct cowc_error err;
+        Cowd__V1__Response *r = NULL;
+        uint64_t size = 0, addr = 0;
+        char buf[64];
+        size_t n = 0;
+
+        assert_int_equal(cowc_file_put(conn, "lib.txt", 0, "library", 7, &size, &err), 0);
+        assert_int_equal(size, 7);
+        assert_int_equal(cowc_file_put(conn, "lib.txt", 7, " call", 5, &size, &err), 0);
+        assert_int_equal(size, 12);
+        assert_int_equal(cowc_file_put(conn, "../lib.txt", 0, "x", 1, NULL, &err),
+                         COWD__V1__CODE__INVALID_ARGUMENT);
+
+        uint32_t pid = spawn("files");
+        struct cowc_mmap_args a = { .length = PAGE, .prot = 3, .shared = true,
+                                    .kind = COWD__V1__MAP_KIND__FILE, .path = "lib.txt" };
+        assert_int_equal(cowc_mmap(conn, pid, &a, &addr, &err), 0);
+        assert_int_equal(cowc_write(conn, pid, addr, "LIBRARY", 7, &err), 0);
+        assert_int_equal(cowc_file_remove(conn, "lib.txt", &err),
+                         COWD__V1__CODE__FAILED_PRECONDITION);
+        assert_int_equal(cowc_msync(conn, pid, addr, PAGE, true, &err), 0);
+        assert_int_equal(cowc_file_get(conn, "lib.txt", 0, buf, sizeof(buf), &n, &size, &err), 0);
+        assert_int_equal(n, 12);
+        assert_int_equal(size, 12);
+        assert_memory_equal(buf, "LIBRARY call", 12);
+        assert_int_equal(cowc_file_list(conn, "", &r, &err), 0);
+        assert_int_equal(r->file_list->n_files, 1);
+        assert_string_equal(r->file_list->files[0]->name, "lib.txt");
+        assert_true(r->file_list->files[0]->mapped);
+        cowc_response_free(r);
+        assert_int_equal(cowc_munmap(conn, pid, addr, PAGE, &err), 0);
+        assert_int_equal(cowc_file_remove(conn, "lib.txt", &err), 0);
+
+        struct cowc_mmap_args fb = { .length = PAGE, .prot = 3,
+                                     .kind = COWD__V1__MAP_KIND__DEVICE, .path = "fb0" };
+        assert_int_equal(cowc_mmap(conn, pid, &fb, &addr, &err), 0);
+        assert_int_equal(cowc_write(conn, pid, addr + 8, "\x11\x22\x33\x44", 4, &err), 0);
+        assert_int_equal(cowc_device_read(conn, "fb0", 8, 4, &r, &err), 0);
+        assert_int_equal(r->device_read->width, 640);
+        assert_int_equal(r->device_read->height, 480);
+        assert_int_equal(r->device_read->data.len, 4);
+        assert_memory_equal(r->device_read->data.data, "\x11\x22\x33\x44", 4);
+        cowc_response_free(r);
+
+        struct cowc_mmap_args con = { .length = PAGE, .prot = 3,
+                                      .kind = COWD__V1__MAP_KIND__DEVICE, .path = "console" };
+        assert_int_equal(cowc_mmap(conn, pid, &con, &addr, &err), 0);
+        assert_int_equal(cowc_console_read(conn, 0, 0, &r, &err), 0);
+        uint64_t end = r->console_read->next_offset;
+        cowc_response_free(r);
+        assert_int_equal(cowc_write(conn, pid, addr, "log me", 6, &err), 0);
+        assert_int_equal(cowc_console_read(conn, end, 0, &r, &err), 0);
+        assert_int_equal(r->console_read->data.len, 6);
+        assert_memory_equal(r->console_read->data.data, "log me", 6);
+        assert_int_equal(r->console_read->next_offset, end + 6);
+        cowc_response_free(r);
+        assert_int_equal(cowc_exit(conn, pid, &err), 0);
+}
+
 static void test_pipelined_replies_in_order(void **state)
 {
         (void)state;
@@ -516,6 +579,7 @@ int main(void)
                 cmocka_unit_test(test_trace_runs_in_order_and_stops_at_the_first_fault),
                 cmocka_unit_test(test_trace_out_of_memory_reports_the_access),
                 cmocka_unit_test(test_pipelined_replies_in_order),
+                cmocka_unit_test(test_files_msync_and_devices),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -127,7 +127,12 @@ class Install(unittest.TestCase):
         cases = [(["cowctl", "-s", "x", "chec"], "checkpoint"),
                  (["cowctl", "--js"], "--json"),
                  (["cowctl", "mmap", "1", "4K", "rw", "--sh"], "--shared"),
-                 (["cowctl", "madvise", "1", "0", "4K", "dont"], "dontneed")]
+                 (["cowctl", "madvise", "1", "0", "4K", "dont"], "dontneed"),
+                 (["cowctl", "file", "p"], "put"),
+                 (["cowctl", "file", "get", "x", "--st"], "--string"),
+                 (["cowctl", "mmap", "1", "4K", "rw", "--device", "f"], "fb0"),
+                 (["cowctl", "mmap", "1", "4K", "rw", "--fi"], "--fixed --file"),
+                 (["cowctl", "scr"], "screenshot")]
         for words, want in cases:
             out = run(["bash", "-c", 'source "$0"; COMP_WORDS=("${@}"); '
                        'COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _cowctl; echo "${COMPREPLY[*]}"',

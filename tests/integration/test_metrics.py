@@ -138,6 +138,18 @@ class Metrics(unittest.TestCase):
         self.assertGreater(delta("get", "cowd_tlb_misses_total"), 0)
         w.close()
 
+    def test_every_operation_is_named_up_to_the_last(self):
+        # device_read is operation 32, the last in the contract: named, not "unknown".
+        w = self.daemon.connect()
+        before = Scrape(self.port)
+        self.assertEqual(code_name(w.call(file_put={"name": "m", "data": b"x"})), "OK")
+        self.assertEqual(code_name(w.call(device_read={"device": "fb0", "length": 4})), "OK")
+        after = Scrape(self.port)
+        self.assertEqual(after.requests("file_put") - before.requests("file_put"), 1)
+        self.assertEqual(after.requests("device_read") - before.requests("device_read"), 1)
+        self.assertEqual(after.requests("unknown") - before.requests("unknown"), 0)
+        w.close()
+
     def test_request_counters_agree_with_sys_stats(self):
         w = self.daemon.connect()
         for _ in range(5):

@@ -275,7 +275,8 @@ class Restart(unittest.TestCase):
                 self.assertIn("No space left on device", resp.status.message)
                 self.assertIn("the previous one is kept", resp.status.message)
                 self.assertEqual(read_bytes(path), old)
-                self.assertEqual(os.listdir(mnt), ["cowd.checkpoint"])
+                # No temporary file left behind: the checkpoint and the data directory.
+                self.assertEqual(sorted(os.listdir(mnt)), ["cowd.checkpoint", "files"])
                 # Still serving, and the failure is counted.
                 self.assertEqual(ok(w.call(read={"pid": big, "addr": addr, "length": 1}))
                                  .read.data, b"0")

@@ -270,6 +270,7 @@ static void test_foreign_version_and_mismatch_are_refused(void **state)
         b.p[0] = 'C';
 
         /* A damaged version byte is damage... */
+        uint8_t version = b.p[8];
         b.p[8] = 99; /* version, little-endian u32 after the magic */
         b.pos = 0;
         assert_int_equal(cow_engine_load(&cfg, blob_source, &b, &r, &why), -EBADMSG);
@@ -280,7 +281,7 @@ static void test_foreign_version_and_mismatch_are_refused(void **state)
                 b.p[12 + i] = (uint8_t)(crc >> (8 * i));
         b.pos = 0;
         assert_int_equal(cow_engine_load(&cfg, blob_source, &b, &r, &why), -EPROTONOSUPPORT);
-        b.p[8] = 2;
+        b.p[8] = version;
         crc = crc32_update(0, b.p, 12);
         for (int i = 0; i < 4; i++)
                 b.p[12 + i] = (uint8_t)(crc >> (8 * i));

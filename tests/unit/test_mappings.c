@@ -296,14 +296,21 @@ static void test_bad_arguments(void **state)
         assert_rc(mmap_raw(e, p, 0, PG, 4, false, false, &got), -EINVAL);
         assert_rc(mmap_raw(e, p, 0, PG, 0x80 | COW_PROT_READ, false, false, &got), -EINVAL);
         assert_rc(cow_engine_mprotect(e, p, a, PG, 4), -EINVAL);
-        /* reserved kinds are refused */
+        /* a file mapping without a file backend, a device range past the device's
+         * end, an unknown device and an unknown kind are refused */
         {
                 struct cow_mmap_args args = { .addr = 0, .length = PG, .prot = RW,
-                                              .kind = COW_MAP_FILE };
+                                              .kind = COW_MAP_FILE, .file_key = "f",
+                                              .file_size = PG };
 
                 assert_rc(cow_engine_mmap(e, p, &args, &got), -EOPNOTSUPP);
                 args.kind = COW_MAP_DEVICE;
-                assert_rc(cow_engine_mmap(e, p, &args, &got), -EOPNOTSUPP);
+                args.device = COW_DEV_CONSOLE;
+                args.length = 2 * PG;
+                assert_rc(cow_engine_mmap(e, p, &args, &got), -EINVAL);
+                args.device = (enum cow_device)9;
+                args.length = PG;
+                assert_rc(cow_engine_mmap(e, p, &args, &got), -EINVAL);
                 args.kind = (enum cow_map_kind)17;
                 assert_true(cow_engine_mmap(e, p, &args, &got) < 0);
         }
