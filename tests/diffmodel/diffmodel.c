@@ -1909,7 +1909,7 @@ static void step_swap(struct diff *d, struct mproc *p)
                 op_madvise(d, p);
         } else if (k >= 8 && k < 31) {
                 op_bad(d, p);
-        } else if (k >= 8 && k < 35) {
+        } else if (k >= 8 && k < 33) {
                 op_checkpoint(d);
         } else {
                 /* a process writes its working set before it reads it */
@@ -2004,6 +2004,8 @@ static bool run(struct diff *d, uint64_t seed, unsigned nops, bool swap)
                 if ((d->op % 16 == 15 || d->op + 1 == nops) && !check_page_maps(d))
                         break;
         }
+        if (!d->failed && d->op > 0)
+                check_page_maps(d);
         diff_teardown(d);
         return !d->failed;
 }

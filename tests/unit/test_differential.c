@@ -14,7 +14,7 @@
  *   COWD_SEED=N          run only sequence N (replay; with COWD_DIFF_SWAP=1
  *                        a swap sequence)
  *   COWD_DIFF_ITERS=N    number of sequences without swap (default 3000)
- *   COWD_DIFF_SWAP_ITERS=N  number of sequences with swap (default 250)
+ *   COWD_DIFF_SWAP_ITERS=N  number of sequences with swap (default 200)
  *   COWD_DIFF_OPS=N      operations per sequence (default 160, 400 with swap)
  *   COWD_DIFF_VERBOSE=1  print every operation
  */
@@ -72,7 +72,7 @@ static void test_differential_swap(void **state)
         (void)state;
         if (getenv("COWD_SEED") && env_u64("COWD_DIFF_SWAP", 0) == 0)
                 skip();
-        run_sequences(true, "COWD_DIFF_SWAP_ITERS", 250, 1000001);
+        run_sequences(true, "COWD_DIFF_SWAP_ITERS", 200, 1000001);
 }
 
 /* The model itself: a sequence with a known outcome, so a broken model cannot pass silently. */
