@@ -53,6 +53,7 @@ struct cow_checkpointer {
         uint64_t pause_us;
         struct waiters running; /* answered by the snapshot running */
         struct waiters next;    /* asked after it started: answered by the next one */
+        bool periodic_due;      /* the timer fired while it ran */
 };
 
 static uint64_t now_us(clockid_t clock)
@@ -256,17 +257,22 @@ static bool snapshot_finish(cow_checkpointer *c, bool block)
         return true;
 }
 
-/* Starts the snapshot that the waiters in c->next wait for, or answers them why not. */
+/*
+ * Starts the snapshot that the waiters in c->next wait for (or answers them
+ * why not), or else the periodic one that was due while the last one ran.
+ */
 static void snapshot_start_next(cow_checkpointer *c)
 {
+        const char *why = c->next.n ? "on demand" : "periodic";
         char err[256];
         int r;
 
-        if (c->child || c->next.n == 0)
+        if (c->child || (c->next.n == 0 && !c->periodic_due))
                 return;
-        r = snapshot_start(c, "on demand", err, sizeof(err));
+        c->periodic_due = false; /* one snapshot serves both */
+        r = snapshot_start(c, why, err, sizeof(err));
         if (r < 0) {
-                checkpointer_account(c, "on demand", r, err, 0, 0, 0);
+                checkpointer_account(c, why, r, err, 0, 0, 0);
                 waiters_answer(c, &c->next, r, err);
         }
 }
@@ -290,8 +296,8 @@ static void checkpointer_on_timer(evutil_socket_t fd, short events, void *arg)
         (void)fd;
         (void)events;
         if (c->child) {
-                /* One is being written now; the next period tries again. */
-                log_debug(c->log, "periodic checkpoint skipped: one is being written");
+                /* One is being written now; the periodic one follows it. */
+                c->periodic_due = true;
                 return;
         }
         r = snapshot_start(c, "periodic", err, sizeof(err));

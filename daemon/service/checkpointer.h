@@ -11,7 +11,8 @@
  * (cow_engine_swap_hold()). One snapshot runs at a time; a request made
  * while one runs is answered by the next, which starts as soon as the
  * running one ends, because the running one may lack what the requester
- * was told was done before it asked.
+ * was told was done before it asked. So does a periodic one whose time
+ * comes while another runs.
  *
  * At a clean stop the checkpoint is written in the daemon itself, after any
  * snapshot still running has ended. SysStats' checkpoint figures come from
