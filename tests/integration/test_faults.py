@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""Faults injected under a running daemon, and what each must leave behind.
+
+The fault injector (fault_shim.c, preloaded) makes one chosen write, fsync or
+rename of a checkpoint, or one pwrite of the swap file, fail with ENOSPC or
+EIO. Each gives the client a typed error; the daemon keeps serving; the
+previous checkpoint is byte for byte what it was and no temporary file stays;
+the next attempt succeeds and a restart restores it.
+
+Then kill -9 in the middle of load from several connections, with periodic
+checkpoints every second and on-demand ones whose replies the test records:
+the restart holds every write acknowledged before the last acknowledged
+checkpoint was asked for, and each process's memory is exactly what it was
+after some prefix of its writes (no torn or mixed state)."""
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import unittest
+
+import cowdtest
+from cowdtest import code_name, fault_env
+
+PG = 4096
+
+
+def ok(resp):
+    assert code_name(resp) == "OK", resp.status.message
+    return resp
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class CheckpointFaults(unittest.TestCase):
+    def setUp(self):
+        self.state = tempfile.mkdtemp(prefix="cowd-state-")
+        self.path = os.path.join(self.state, "cowd.checkpoint")
+
+    def tearDown(self):
+        shutil.rmtree(self.state, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def daemon(self, rules=None):
+        d = cowdtest.Daemon("--state-dir", self.state, "--memory", "16M",
+                            env=fault_env(rules) if rules else None)
+        d.start()
+        try:
+            yield d
+        finally:
+            d.stop(check=False)
+
+    def read(self, w, pid, addr, n):
+        return ok(w.call(read={"pid": pid, "addr": addr, "length": n})).read.data
+
+    def fail_one_checkpoint(self, rule, code, words, old_kept=True):
+        """A checkpoint with rule in force fails with code and words in its message;
+        returns the state directory's checkpoint bytes before and after."""
+        with self.daemon() as d:  # the previous checkpoint, written at a clean stop
+            w = d.connect()
+            pid = ok(w.call(spawn={"name": "p"})).spawn.pid
+            addr = ok(w.call(mmap={"pid": pid, "length": 64 * PG, "prot": 3})).mmap.addr
+            for i in range(64):
+                ok(w.call(write={"pid": pid, "addr": addr + i * PG, "data": b"old %d" % i}))
+            w.close()
+        old = read_bytes(self.path)
+        with self.daemon(rule) as d:
+            w = d.connect()
+            ok(w.call(write={"pid": pid, "addr": addr, "data": b"new"}))
+            resp = w.call(checkpoint={})
+            self.assertEqual(code_name(resp), code, resp.status.message)
+            for word in words:
+                self.assertIn(word, resp.status.message)
+            if old_kept:
+                self.assertEqual(read_bytes(self.path), old, "the previous checkpoint changed")
+            self.assertEqual(os.listdir(self.state), ["cowd.checkpoint"])
+            after = read_bytes(self.path)
+            # Still serving; the failure is counted; the next checkpoint works.
+            self.assertEqual(self.read(w, pid, addr, 3), b"new")
+            stats = ok(w.call(sys_stats={})).sys_stats
+            self.assertEqual((stats.checkpoints_total, stats.checkpoint_failures), (0, 1))
+            ok(w.call(checkpoint={}))
+            w.close()
+            d.kill()
+        with self.daemon() as d:
+            w = d.connect()
+            self.assertEqual(self.read(w, pid, addr, 3), b"new")
+            self.assertEqual(self.read(w, pid, addr + PG, 5), b"old 1")
+            w.close()
+        return old, after
+
+    def test_enospc_writing_a_checkpoint(self):
+        self.fail_one_checkpoint("write:cowd.checkpoint.tmp:1:ENOSPC", "RESOURCE_EXHAUSTED",
+                                 ["No space left on device", "the previous one is kept"])
+
+    def test_eio_writing_a_checkpoint(self):
+        self.fail_one_checkpoint("write:cowd.checkpoint.tmp:1:EIO", "UNAVAILABLE",
+                                 ["cannot write", "Input/output error"])
+
+    def test_eio_from_fsync_of_a_checkpoint(self):
+        self.fail_one_checkpoint("fsync:cowd.checkpoint.tmp:1:EIO", "UNAVAILABLE",
+                                 ["cannot write", "Input/output error"])
+
+    def test_eio_from_rename_of_a_checkpoint(self):
+        self.fail_one_checkpoint("rename:cowd.checkpoint:1:EIO", "UNAVAILABLE",
+                                 ["cannot commit", "Input/output error"])
+
+    def test_edquot_from_fsync_of_a_checkpoint(self):
+        self.fail_one_checkpoint("fsync:cowd.checkpoint.tmp:1:EDQUOT", "RESOURCE_EXHAUSTED",
+                                 ["Disk quota exceeded"])
+
+    def test_eio_from_fsync_of_the_directory(self):
+        # The rename has happened: the new checkpoint is in place and whole, but its
+        # durability is unknown, so the request fails rather than promise it.
+        name = os.path.basename(self.state)
+        old, after = self.fail_one_checkpoint("fsync:%s:2:EIO" % name, "UNAVAILABLE",
+                                              ["cannot commit", "Input/output error"],
+                                              old_kept=False)
+        self.assertNotEqual(after, old)
+
+
+class SwapFaults(unittest.TestCase):
+    def test_eio_writing_the_swap_file(self):
+        with cowdtest.Daemon("--memory", "64K", "--swap-size", "1M",
+                             env=fault_env("pwrite:cowd.swap:1:EIO")) as d:
+            w = d.connect()
+            pid = ok(w.call(spawn={"name": "p"})).spawn.pid
+            addr = ok(w.call(mmap={"pid": pid, "length": 64 * PG, "prot": 3})).mmap.addr
+            failed = None
+            for i in range(64):
+                resp = w.call(write={"pid": pid, "addr": addr + i * PG, "data": b"page %d" % i})
+                if code_name(resp) != "OK":
+                    self.assertIsNone(failed, "a second write failed: " + resp.status.message)
+                    failed = i
+                    self.assertEqual(code_name(resp), "UNAVAILABLE", resp.status.message)
+                    self.assertIn("swap", resp.status.message)
+                    # Nothing changed: the same write now succeeds.
+                    ok(w.call(write={"pid": pid, "addr": addr + i * PG, "data": b"page %d" % i}))
+            self.assertIsNotNone(failed, "no write needed the swap file")
+            for i in range(64):
+                self.assertEqual(ok(w.call(read={"pid": pid, "addr": addr + i * PG,
+                                                 "length": len(b"page %d" % i)})).read.data,
+                                 b"page %d" % i)
+            self.assertGreaterEqual(ok(w.call(sys_stats={})).sys_stats.swap_errors, 1)
+            w.close()
+
+
+WRITERS = 4
+PAGES = 8             # each writer's process cycles through this many pages
+MAX_WRITES = 200000   # per writer: the load is bounded in count...
+LOAD_SECONDS = 20     # ...and in time
+ACKED_CHECKPOINTS = 4
+
+
+def value(writer, seq):
+    return b"w%d seq %d" % (writer, seq)
+
+
+class KillUnderLoad(unittest.TestCase):
+    def test_kill_9_under_load_keeps_every_write_acknowledged_before_the_last_checkpoint(self):
+        state = tempfile.mkdtemp(prefix="cowd-state-")
+        d = cowdtest.Daemon("--state-dir", state, "--memory", "16M",
+                            "--checkpoint-interval", "1")
+        d.start()
+        try:
+            setup = d.connect()
+            procs = []
+            for i in range(WRITERS):
+                pid = ok(setup.call(spawn={"name": "w%d" % i})).spawn.pid
+                addr = ok(setup.call(mmap={"pid": pid, "length": PAGES * PG,
+                                           "prot": 3})).mmap.addr
+                procs.append((pid, addr))
+            setup.close()
+
+            acked = [0] * WRITERS   # writes acknowledged, per writer
+            sent = [0] * WRITERS    # writes sent (acknowledged or not)
+            stop = threading.Event()
+            deadline = time.monotonic() + LOAD_SECONDS
+
+            def writer(i):
+                pid, addr = procs[i]
+                w = d.connect()
+                try:
+                    for seq in range(1, MAX_WRITES + 1):
+                        if stop.is_set() or time.monotonic() > deadline:
+                            return
+                        sent[i] = seq
+                        resp = w.call(write={"pid": pid, "addr": addr + (seq % PAGES) * PG,
+                                             "data": value(i, seq)})
+                        assert code_name(resp) == "OK", resp.status.message
+                        acked[i] = seq
+                except (AssertionError, OSError):
+                    return  # the kill
+                finally:
+                    w.close()
+
+            threads = [threading.Thread(target=writer, args=(i,)) for i in range(WRITERS)]
+            for t in threads:
+                t.start()
+            # On-demand checkpoints among the writes; each acknowledged one promises
+            # every write acknowledged before it was asked for.
+            # They go on until a periodic one has also been written among them.
+            promised = None
+            asked = 0
+            c = d.connect()
+            while True:
+                before = list(acked)
+                resp = c.call(checkpoint={})
+                self.assertEqual(code_name(resp), "OK", resp.status.message)
+                promised = before
+                asked += 1
+                total = ok(c.call(sys_stats={})).sys_stats.checkpoints_total
+                if asked >= ACKED_CHECKPOINTS and total > asked:
+                    break
+                self.assertLess(time.monotonic(), deadline, "no periodic checkpoint came")
+            c.close()
+            # Load goes on; the kill lands among the writes, and maybe in a snapshot.
+            busy = sum(t.is_alive() for t in threads)
+            d.proc.send_signal(signal.SIGKILL)
+            stop.set()
+            for t in threads:
+                t.join()
+            d.proc.wait()
+            d.stop(check=False)
+
+            with cowdtest.Daemon("--state-dir", state, "--memory", "16M") as r:
+                w = r.connect()
+                for i, (pid, addr) in enumerate(procs):
+                    pages = [ok(w.call(read={"pid": pid, "addr": addr + k * PG,
+                                             "length": len(value(i, MAX_WRITES))})).read.data
+                             for k in range(PAGES)]
+                    seqs = [int(p.rstrip(b"\0").split()[-1]) if p.strip(b"\0") else 0
+                            for p in pages]
+                    restored = max(seqs)
+                    self.assertGreaterEqual(restored, promised[i],
+                                            "writer %d lost acknowledged writes" % i)
+                    self.assertLessEqual(restored, sent[i])
+                    # Exactly the state after `restored` writes: page k holds the last
+                    # seq <= restored that maps to it, or nothing.
+                    for k in range(PAGES):
+                        want = max((s for s in range(max(1, restored - PAGES + 1), restored + 1)
+                                    if s % PAGES == k), default=0)
+                        self.assertEqual(seqs[k], want, "writer %d page %d" % (i, k))
+                        if want:
+                            self.assertEqual(pages[k].rstrip(b"\0"), value(i, want))
+                    print("writer %d: %d sent, %d acknowledged before the last checkpoint, "
+                          "%d restored" % (i, sent[i], promised[i], restored))
+                w.close()
+            self.assertEqual(busy, WRITERS, "the load had ended before the kill")
+            print("%d checkpoints asked and acknowledged, %d written in all" % (asked, total))
+        finally:
+            shutil.rmtree(state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
