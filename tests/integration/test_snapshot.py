@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import time
 import unittest
 
 import cowdtest
@@ -148,6 +149,40 @@ class Snapshot(unittest.TestCase):
             self.assertEqual(self.read(w, pid, addr, 2), b"v2")
             self.assertEqual(self.read(w, pid, addr + PG, 9), b"seen by c")
             w.close()
+
+    def test_clients_that_stop_sending_or_leave_while_a_checkpoint_is_due(self):
+        with self.killable("fsync:cowd.checkpoint.tmp:1:block") as d:
+            a, b, c = d.connect(), d.connect(), d.connect()
+            pid, addr = self.big_process(b, b"x")
+            # a asks, pipelines a read, and says it will send nothing more.
+            req = cowdtest.pb2().Request()
+            req.checkpoint.SetInParent()
+            ckpt_id = a.send(req)
+            req = cowdtest.pb2().Request()
+            req.read.pid, req.read.addr, req.read.length = pid, addr, 1
+            read_id = a.send(req)
+            a.sock.shutdown(socket.SHUT_WR)
+            # c asks and goes away before its answer.
+            req = cowdtest.pb2().Request()
+            req.checkpoint.SetInParent()
+            c.send(req)
+            c.close()
+            self.assertEqual(self.read(b, pid, addr, 1), b"x")
+            open_gate(self.gate)
+            self.assertEqual([(r.id, code_name(r)) for r in (a.recv(), a.recv())],
+                             [(ckpt_id, "OK"), (read_id, "OK")])
+            self.assertIsNone(a.recv())  # then the close, as for any client done sending
+            a.close()
+            # c's checkpoint was still written, and the daemon serves on.
+            stats = ok(b.call(sys_stats={})).sys_stats
+            deadline = time.monotonic() + 60
+            while stats.checkpoints_total < 2:
+                self.assertLess(time.monotonic(), deadline, d.log())
+                ok(b.call(read={"pid": pid, "addr": addr, "length": 1}))
+                stats = ok(b.call(sys_stats={})).sys_stats
+            self.assertEqual(stats.checkpoint_failures, 0)
+            b.close()
+            d.stop()
 
     def test_a_killed_writer_is_an_error_and_keeps_the_previous_checkpoint(self):
         with self.killable("fsync:cowd.checkpoint.tmp:2:block") as d:
