@@ -203,8 +203,9 @@ class Wire:
         resp.ParseFromString(body)
         return resp
 
-    def call(self, **op):
-        """Sends one operation, e.g. call(spawn={"name": "x"}), and returns its Response."""
+    def send_op(self, **op):
+        """Sends one operation, e.g. send_op(spawn={"name": "x"}), without waiting for
+        its reply; returns the request id."""
         req = pb2().Request()
         ((name, fields),) = op.items()
         getattr(req, name).SetInParent()
@@ -213,7 +214,12 @@ class Wire:
                 getattr(getattr(req, name), k).extend(v)
             else:
                 setattr(getattr(req, name), k, v)
-        rid = self.send(req)
+        return self.send(req)
+
+    def call(self, **op):
+        """Sends one operation, e.g. call(spawn={"name": "x"}), and returns its Response."""
+        ((name, _),) = op.items()
+        rid = self.send_op(**op)
         resp = self.recv()
         assert resp is not None, "daemon closed the connection during %s" % name
         assert resp.id == rid, "response id %d for request %d" % (resp.id, rid)
@@ -270,3 +276,14 @@ def children_of(pid):
 
 def code_name(resp):
     return pb2().Code.Name(resp.status.code)
+
+
+def ok(resp):
+    """resp, once it is checked to be OK (else the status message is the failure)."""
+    assert code_name(resp) == "OK", resp.status.message
+    return resp
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()

@@ -22,19 +22,9 @@ import time
 import unittest
 
 import cowdtest
-from cowdtest import code_name, fault_env
+from cowdtest import code_name, fault_env, ok, read_bytes
 
 PG = 4096
-
-
-def ok(resp):
-    assert code_name(resp) == "OK", resp.status.message
-    return resp
-
-
-def read_bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 class CheckpointFaults(unittest.TestCase):

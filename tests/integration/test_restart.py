@@ -18,7 +18,7 @@ import unittest
 import zlib
 
 import cowdtest
-from cowdtest import code_name
+from cowdtest import code_name, ok, read_bytes
 
 A = 0x10000
 STAT_FIELDS = ("rss_pages", "pss_bytes", "uss_pages", "shared_pages", "zero_pages", "maps",
@@ -26,16 +26,6 @@ STAT_FIELDS = ("rss_pages", "pss_bytes", "uss_pages", "shared_pages", "zero_page
                "pt_bytes")
 SYS_FIELDS = ("frames_used", "zero_page_maps", "cow_copies", "cow_reuses", "zero_fills",
               "bytes_saved", "pt_nodes", "procs", "procs_created")
-
-
-def read_bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def ok(resp):
-    assert code_name(resp) == "OK", resp.status.message
-    return resp
 
 
 class Restart(unittest.TestCase):
@@ -47,6 +37,22 @@ class Restart(unittest.TestCase):
 
     def daemon(self, *extra):
         return cowdtest.Daemon("--state-dir", self.state, "--memory", "16M", *extra)
+
+    def precious_checkpoint(self):
+        """A checkpoint of one process named precious, written at a clean stop; its path."""
+        with self.daemon() as d:
+            w = d.connect()
+            ok(w.call(spawn={"name": "precious"}))
+            w.close()
+        return os.path.join(self.state, "cowd.checkpoint")
+
+    def refused_start(self):
+        """Starts a daemon that must refuse to start; returns what the failure said."""
+        d = self.daemon()
+        with self.assertRaises(AssertionError) as failed:
+            d.start()
+        d.stop(check=False)
+        return str(failed.exception)
 
     def fork_tree(self, w):
         """A parent with private, shared and zero-page memory, two children and a
@@ -297,22 +303,15 @@ class Restart(unittest.TestCase):
         for size in (len(whole) // 2, 10, 0):
             with open(path, "wb") as f:
                 f.write(whole[:size])
-            d = self.daemon()
-            with self.assertRaises(AssertionError) as failed:
-                d.start()
-            d.stop(check=False)
-            self.assertIn("refusing to start", str(failed.exception))
-            self.assertIn("cowd.checkpoint", str(failed.exception))
+            refused = self.refused_start()
+            self.assertIn("refusing to start", refused)
+            self.assertIn("cowd.checkpoint", refused)
             self.assertEqual(os.path.getsize(path), size, "the checkpoint was touched")
-            print("truncated to %d bytes: %s" % (size, [l for l in str(failed.exception)
+            print("truncated to %d bytes: %s" % (size, [l for l in refused
                                                         .splitlines() if "refusing" in l][0]))
 
     def test_a_checkpoint_of_another_version_stops_the_start_and_is_kept(self):
-        with self.daemon() as d:
-            w = d.connect()
-            ok(w.call(spawn={"name": "precious"}))
-            w.close()
-        path = os.path.join(self.state, "cowd.checkpoint")
+        path = self.precious_checkpoint()
         data = read_bytes(path)
         self.assertEqual(data[:8], b"COWDCKPT")
         # A well-formed header of a later format than this daemon's, its checksum right.
@@ -322,20 +321,13 @@ class Restart(unittest.TestCase):
         forged = head + struct.pack("<I", zlib.crc32(head)) + data[16:]
         with open(path, "wb") as f:
             f.write(forged)
-        d = self.daemon()
-        with self.assertRaises(AssertionError) as failed:
-            d.start()
-        d.stop(check=False)
-        self.assertIn("checkpoint format version is not supported", str(failed.exception))
-        self.assertIn("refusing to start", str(failed.exception))
+        refused = self.refused_start()
+        self.assertIn("checkpoint format version is not supported", refused)
+        self.assertIn("refusing to start", refused)
         self.assertEqual(read_bytes(path), forged, "the checkpoint was touched")
 
     def test_a_damaged_checkpoint_stops_the_start_and_is_kept(self):
-        with self.daemon() as d:
-            w = d.connect()
-            ok(w.call(spawn={"name": "precious"}))
-            w.close()
-        path = os.path.join(self.state, "cowd.checkpoint")
+        path = self.precious_checkpoint()
         with open(path, "r+b") as f:
             f.seek(40)
             byte = f.read(1)
@@ -343,20 +335,13 @@ class Restart(unittest.TestCase):
             f.write(bytes([byte[0] ^ 0x10]))
         damaged = read_bytes(path)
 
-        d = self.daemon()
-        with self.assertRaises(AssertionError) as failed:
-            d.start()
-        self.assertIn("refusing to start", str(failed.exception))
-        self.assertIn("cowd.checkpoint", str(failed.exception))
-        d.stop(check=False)
+        refused = self.refused_start()
+        self.assertIn("refusing to start", refused)
+        self.assertIn("cowd.checkpoint", refused)
         self.assertEqual(read_bytes(path), damaged, "the checkpoint was touched")
 
     def test_start_empty_renames_a_refused_checkpoint_aside_and_keeps_it(self):
-        with self.daemon() as d:
-            w = d.connect()
-            ok(w.call(spawn={"name": "precious"}))
-            w.close()
-        path = os.path.join(self.state, "cowd.checkpoint")
+        path = self.precious_checkpoint()
         good = read_bytes(path)
 
         # With a checkpoint that loads, --start-empty changes nothing.
@@ -395,19 +380,12 @@ class Restart(unittest.TestCase):
             w.close()
 
     def test_without_start_empty_the_refusal_names_the_way_out(self):
-        with self.daemon() as d:
-            w = d.connect()
-            ok(w.call(spawn={"name": "precious"}))
-            w.close()
-        path = os.path.join(self.state, "cowd.checkpoint")
+        path = self.precious_checkpoint()
         with open(path, "r+b") as f:
             f.truncate(100)
-        d = self.daemon()
-        with self.assertRaises(AssertionError) as failed:
-            d.start()
-        d.stop(check=False)
+        refused = self.refused_start()
         self.assertIn("--start-empty renames the file aside and starts empty",
-                      str(failed.exception))
+                      refused)
         self.assertEqual(os.listdir(self.state), ["cowd.checkpoint"])
 
 

@@ -22,20 +22,10 @@ import time
 import unittest
 
 import cowdtest
-from cowdtest import at_gate, children_of, code_name, fault_env, open_gate
+from cowdtest import at_gate, children_of, code_name, fault_env, ok, open_gate, read_bytes
 
 PG = 4096
 BIG_PAGES = 2048  # 8 MiB of distinct frames: a state worth a snapshot
-
-
-def ok(resp):
-    assert code_name(resp) == "OK", resp.status.message
-    return resp
-
-
-def read_bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def has_reply(w):
@@ -95,12 +85,8 @@ class Snapshot(unittest.TestCase):
             ok(b.call(write={"pid": pid, "addr": addr, "data": b"v1"}))
 
             # a asks for a checkpoint, and pipelines a read behind it.
-            req = cowdtest.pb2().Request()
-            req.checkpoint.SetInParent()
-            ckpt_id = a.send(req)
-            req = cowdtest.pb2().Request()
-            req.read.pid, req.read.addr, req.read.length = pid, addr, 2
-            read_id = a.send(req)
+            ckpt_id = a.send_op(checkpoint={})
+            read_id = a.send_op(read={"pid": pid, "addr": addr, "length": 2})
 
             # While the snapshot's writer waits, b is served, reads and writes alike.
             self.assertEqual(self.read(b, pid, addr, 2), b"v1")
@@ -112,9 +98,7 @@ class Snapshot(unittest.TestCase):
 
             # c asks while a's snapshot runs: the next snapshot answers it, and it must
             # hold v2, which b was told was written before c asked.
-            req = cowdtest.pb2().Request()
-            req.checkpoint.SetInParent()
-            c_id = c.send(req)
+            c_id = c.send_op(checkpoint={})
             ok(b.call(write={"pid": pid, "addr": addr + PG, "data": b"seen by c"}))
 
             open_gate(self.gate)  # a's snapshot goes on
@@ -155,17 +139,11 @@ class Snapshot(unittest.TestCase):
             a, b, c = d.connect(), d.connect(), d.connect()
             pid, addr = self.big_process(b, b"x")
             # a asks, pipelines a read, and says it will send nothing more.
-            req = cowdtest.pb2().Request()
-            req.checkpoint.SetInParent()
-            ckpt_id = a.send(req)
-            req = cowdtest.pb2().Request()
-            req.read.pid, req.read.addr, req.read.length = pid, addr, 1
-            read_id = a.send(req)
+            ckpt_id = a.send_op(checkpoint={})
+            read_id = a.send_op(read={"pid": pid, "addr": addr, "length": 1})
             a.sock.shutdown(socket.SHUT_WR)
             # c asks and goes away before its answer.
-            req = cowdtest.pb2().Request()
-            req.checkpoint.SetInParent()
-            c.send(req)
+            c.send_op(checkpoint={})
             c.close()
             self.assertEqual(self.read(b, pid, addr, 1), b"x")
             open_gate(self.gate)
@@ -192,9 +170,7 @@ class Snapshot(unittest.TestCase):
             old = read_bytes(self.path)
             ok(b.call(write={"pid": pid, "addr": addr, "data": b"new"}))
 
-            req = cowdtest.pb2().Request()
-            req.checkpoint.SetInParent()
-            a.send(req)
+            a.send_op(checkpoint={})
             self.assertEqual(self.read(b, pid, addr, 3), b"new")  # served meanwhile
             with at_gate(self.gate):  # the writer is held at its fsync
                 (writer,) = children_of(d.proc.pid)
@@ -221,9 +197,7 @@ class Snapshot(unittest.TestCase):
         with self.daemon("fsync:cowd.checkpoint.tmp:1:block") as d:
             a, b = d.connect(), d.connect()
             pid, addr = self.big_process(b, b"x")
-            req = cowdtest.pb2().Request()
-            req.checkpoint.SetInParent()
-            a.send(req)
+            a.send_op(checkpoint={})
             ok(b.call(write={"pid": pid, "addr": addr, "data": b"last"}))
             b.close()
             d.proc.send_signal(signal.SIGTERM)

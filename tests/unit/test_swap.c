@@ -21,8 +21,9 @@ static int sm_teardown(void **state)
         return te_free_all(state);
 }
 
-/* An engine of nframes 4 KiB frames, nslots of swap in sm, the given policy. */
-static cow_engine *new_swapping(uint64_t nframes, uint64_t nslots, enum cow_policy policy)
+/* An engine of nframes 4 KiB frames, nslots of swap through ops, the given policy. */
+static cow_engine *new_with_backend(uint64_t nframes, uint64_t nslots, enum cow_policy policy,
+                                    const struct cow_swap_ops *ops, void *ctx)
 {
         struct cow_engine_config cfg;
         cow_engine *e = NULL;
@@ -32,10 +33,16 @@ static cow_engine *new_swapping(uint64_t nframes, uint64_t nslots, enum cow_poli
         cfg.policy = policy;
         assert_ok(cow_engine_new(&cfg, &e));
         te_track(e);
+        cow_engine_set_swap(e, ops, ctx);
+        return e;
+}
+
+/* The same with nslots of swap in sm. */
+static cow_engine *new_swapping(uint64_t nframes, uint64_t nslots, enum cow_policy policy)
+{
         swapmem_fini(&sm);
         assert_ok(swapmem_init(&sm, nslots, PG));
-        cow_engine_set_swap(e, &swapmem_ops, &sm);
-        return e;
+        return new_with_backend(nframes, nslots, policy, &swapmem_ops, &sm);
 }
 
 static void write_tagged(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t pages, uint64_t tag)
@@ -588,16 +595,8 @@ static void test_held_slots_are_not_rewritten(void **state)
         static const struct cow_swap_ops guarded_ops = { .write = guarded_write,
                                                          .read = guarded_read };
         struct guarded g = { 0 };
-        struct cow_engine_config cfg;
-        cow_engine *e = NULL;
-        cow_engine_config_init(&cfg);
-        cfg.mem_bytes = 4 * PG;
-        cfg.swap_slots = 20;
-        cfg.policy = COW_POLICY_FIFO;
-        assert_ok(cow_engine_new(&cfg, &e));
-        te_track(e);
         assert_ok(swapmem_init(&g.mem, 20, PG));
-        cow_engine_set_swap(e, &guarded_ops, &g);
+        cow_engine *e = new_with_backend(4, 20, COW_POLICY_FIFO, &guarded_ops, &g);
 
         cow_pid p = te_spawn(e, NULL);
         uint64_t a = te_mmap_rw(e, p, 12 * PG);
