@@ -90,6 +90,14 @@ static void snap_done(void *arg, int r, const char *err, const struct cow_checkp
         event_base_loopbreak(sn->base);
 }
 
+static void remove_checkpoint(const char *dir)
+{
+        char path[4200];
+
+        snprintf(path, sizeof(path), "%s/%s", dir, COW_STATE_FILE);
+        unlink(path);
+}
+
 static void die(const char *what, int r)
 {
         fprintf(stderr, "bench_checkpoint: %s: %s\n", what, strerror(r < 0 ? -r : r));
@@ -146,12 +154,7 @@ int main(int argc, char **argv)
                 return 1;
         }
         save = now_s() - t0;
-        {
-                char path[4200];
-
-                snprintf(path, sizeof(path), "%s/%s", tmpdir, COW_STATE_FILE);
-                unlink(path);
-        }
+        remove_checkpoint(tmpdir);
 
         /* The snapshot, through the daemon's checkpointer on a loop of its own. */
         struct snap sn = { 0 };
@@ -185,12 +188,7 @@ int main(int argc, char **argv)
         cow_log_free(log);
         event_free(sn.tick);
         event_base_free(sn.base);
-        {
-                char path[4200];
-
-                snprintf(path, sizeof(path), "%s/%s", tmpdir, COW_STATE_FILE);
-                unlink(path);
-        }
+        remove_checkpoint(tmpdir);
 
         /* Anchors: the host doing the same amount of work. */
         uint8_t *src = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
