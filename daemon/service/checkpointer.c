@@ -105,8 +105,9 @@ static void checkpointer_account(cow_checkpointer *c, const char *why, int r, co
         c->stats.last_duration_us = duration_us;
         c->stats.last_pause_us = pause_us;
         c->stats.last_unix_s = now_us(CLOCK_REALTIME) / 1000000u;
-        log_info(c->log, "checkpoint (%s): %llu bytes in %s in %llu us, the event loop held %llu us",
-                 why, (unsigned long long)bytes, c->dir, (unsigned long long)duration_us,
+        log_info(c->log,
+                 "checkpoint (%s): %llu bytes in %s in %llu us, the event loop held %llu us", why,
+                 (unsigned long long)bytes, c->dir, (unsigned long long)duration_us,
                  (unsigned long long)pause_us);
 }
 
@@ -218,7 +219,7 @@ static bool snapshot_finish(cow_checkpointer *c, bool block)
 {
         struct report rep = { 0 };
         char err[sizeof(rep.err) + 64];
-        int status, r;
+        int status = 0, r, wait_errno;
         pid_t w;
 
         do
@@ -226,6 +227,7 @@ static bool snapshot_finish(cow_checkpointer *c, bool block)
         while (w < 0 && errno == EINTR);
         if (w == 0)
                 return false;
+        wait_errno = errno;
         /* The report was written before the child ended, or never. */
         ssize_t n = read(c->report_fd, &rep, sizeof(rep));
         close(c->report_fd);
@@ -236,7 +238,7 @@ static bool snapshot_finish(cow_checkpointer *c, bool block)
         if (w < 0) {
                 r = -ECHILD;
                 snprintf(err, sizeof(err), "the checkpoint writer was lost: %s",
-                         strerror(errno));
+                         strerror(wait_errno));
         } else if (n == (ssize_t)sizeof(rep) && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
                 r = rep.r < 0 ? rep.r : 0;
                 rep.err[sizeof(rep.err) - 1] = '\0';
@@ -244,7 +246,8 @@ static bool snapshot_finish(cow_checkpointer *c, bool block)
         } else {
                 r = -ECANCELED;
                 if (WIFSIGNALED(status))
-                        snprintf(err, sizeof(err), "the checkpoint writer was killed by signal %d (%s)",
+                        snprintf(err, sizeof(err),
+                                 "the checkpoint writer was killed by signal %d (%s)",
                                  WTERMSIG(status), strsignal(WTERMSIG(status)));
                 else
                         snprintf(err, sizeof(err), "the checkpoint writer ended without a report");

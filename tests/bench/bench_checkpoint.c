@@ -265,7 +265,8 @@ int main(int argc, char **argv)
         printf("  %-48s %9.1f ms\n", "snapshot: longest gap between 1 ms ticks",
                snapshot_gap * 1e3);
         printf("  %-48s %9.1f ms  %6.2f GiB/s\n", "snapshot: request to durable reply",
-               (sn.replied - asked) * 1e3, (double)cs.last_bytes / (sn.replied - asked) / (1 << 30));
+               (sn.replied - asked) * 1e3,
+               (double)cs.last_bytes / (sn.replied - asked) / (1 << 30));
         printf("anchors, same run:\n");
         printf("  %-48s %9.1f ms  %6.2f GiB/s\n", "host memcpy", copy * 1e3,
                (double)bytes / copy / (1 << 30));
@@ -273,7 +274,8 @@ int main(int argc, char **argv)
                (double)bytes / durable / (1 << 30));
         printf("  %-48s %9.1f ms\n", "host fork() with it touched", forked * 1e3);
         printf("  %-48s %9.1f ms\n", "longest gap between 1 ms ticks, idle loop", idle_gap * 1e3);
-        printf("ratios: in-process save / snapshot pause = %.0f, snapshot pause / host fork = %.2f\n",
+        printf("ratios: in-process save / snapshot pause = %.0f, "
+               "snapshot pause / host fork = %.2f\n",
                save / ((double)cs.last_pause_us / 1e6), ((double)cs.last_pause_us / 1e6) / forked);
         cow_engine_free(e);
         return 0;
