@@ -290,6 +290,13 @@ def small_tmpfs(testcase, size, prefix="cowd-small-"):
             subprocess.run(["umount", mnt], check=True)
 
 
+def state_entries(state_dir):
+    """What the daemon keeps in its state directory besides clients' files (the
+    "files" data directory it makes there by default), sorted: the checkpoint and
+    anything left beside it."""
+    return sorted(e for e in os.listdir(state_dir) if e != "files")
+
+
 def code_name(resp):
     return pb2().Code.Name(resp.status.code)
 

@@ -68,7 +68,7 @@ class CheckpointFaults(unittest.TestCase):
                 self.assertIn(word, resp.status.message)
             if old_kept:
                 self.assertEqual(read_bytes(self.path), old, "the previous checkpoint changed")
-            self.assertEqual(os.listdir(self.state), ["cowd.checkpoint"])
+            self.assertEqual(cowdtest.state_entries(self.state), ["cowd.checkpoint"])
             after = read_bytes(self.path)
             # Still serving; the failure is counted; the next checkpoint works.
             self.assertEqual(self.read(w, pid, addr, 3), b"new")

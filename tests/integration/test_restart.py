@@ -351,7 +351,7 @@ class Restart(unittest.TestCase):
             self.assertEqual([p.name for p in ok(w.call(list_procs={})).list_procs.procs],
                              ["precious"])
             w.close()
-        self.assertEqual(os.listdir(self.state), ["cowd.checkpoint"])
+        self.assertEqual(cowdtest.state_entries(self.state), ["cowd.checkpoint"])
 
         refused = []
         for damage in (lambda b: b[:len(b) // 2], lambda b: b[:40] + bytes([b[40] ^ 1]) + b[41:]):
@@ -364,7 +364,7 @@ class Restart(unittest.TestCase):
                 ok(w.call(spawn={"name": "fresh"}))
                 w.close()
                 log = d.log()
-            aside = sorted(set(os.listdir(self.state)) - {"cowd.checkpoint"} - set(refused))
+            aside = sorted(set(cowdtest.state_entries(self.state)) - {"cowd.checkpoint"} - set(refused))
             self.assertEqual(len(aside), 1, os.listdir(self.state))
             self.assertRegex(aside[0], r"^cowd\.checkpoint\.refused-\d{8}T\d{6}Z(-\d+)?$")
             self.assertEqual(read_bytes(os.path.join(self.state, aside[0])), bad)
@@ -387,7 +387,7 @@ class Restart(unittest.TestCase):
         refused = self.refused_start()
         self.assertIn("--start-empty renames the file aside and starts empty",
                       refused)
-        self.assertEqual(os.listdir(self.state), ["cowd.checkpoint"])
+        self.assertEqual(cowdtest.state_entries(self.state), ["cowd.checkpoint"])
 
 
 if __name__ == "__main__":

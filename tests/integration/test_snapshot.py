@@ -180,7 +180,7 @@ class Snapshot(unittest.TestCase):
             self.assertIn("killed by signal 9", resp.status.message)
             self.assertIn("the previous one is kept", resp.status.message)
             self.assertEqual(read_bytes(self.path), old)
-            self.assertEqual(sorted(os.listdir(self.state)), ["cowd.checkpoint"])
+            self.assertEqual(cowdtest.state_entries(self.state), ["cowd.checkpoint"])
             stats = ok(b.call(sys_stats={})).sys_stats
             self.assertEqual((stats.checkpoints_total, stats.checkpoint_failures), (1, 1))
             self.assertIn("killed by signal 9", d.log())
