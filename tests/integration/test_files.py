@@ -202,6 +202,21 @@ class Limits(unittest.TestCase):
             w.close()
 
 
+class Settings(unittest.TestCase):
+    def test_bad_file_and_device_settings_stop_the_start_naming_the_cause(self):
+        for args, says in ((["--fb-width", "16384", "--fb-height", "16384"], "64 MiB of pixels"),
+                           (["--fb-width", "0"], "--fb-width"),
+                           (["--console-log-size", "100"], "--console-log-size"),
+                           (["--max-mapped-files", "0"], "--max-mapped-files"),
+                           (["--files-dir", "/nonexistent/dir/files"], "/nonexistent/dir/files")):
+            with tempfile.TemporaryDirectory(prefix="cowd-files-") as tmp:
+                out = subprocess.run([cowdtest.daemon_binary(), "--socket",
+                                      os.path.join(tmp, "cowd.sock")] + args,
+                                     capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(out.returncode, 0, args)
+            self.assertIn(says, out.stderr, args)
+
+
 class FullDisk(unittest.TestCase):
     def test_a_full_data_directory_is_typed_and_keeps_the_old_file(self):
         with cowdtest.small_tmpfs(self, "64k", "cowd-files-") as mnt:
