@@ -100,14 +100,15 @@ static int files_available(cow_dispatcher *d, cow_reply *reply, const char *op)
  * Whether uid's file name may be replaced or removed: not while the engine
  * holds it (mapped, or pages of it in the page cache). Pages cached after
  * their last mapping went away hold it only until written back, so the
- * engine is asked to write back and let go of unmapped files first.
- * Returns 0 or -EBUSY.
+ * engine is first asked to write back and let go of unmapped files. That
+ * writes back the dirty pages of every file, which is only early, never
+ * wrong: a shared page may reach its file at any time. Returns 0 or -EBUSY.
  */
 static int file_check_unmapped(cow_dispatcher *d, uint32_t uid, const char *name)
 {
         char key[COW_FILESTORE_KEY_MAX];
 
-        if (cow_filestore_key(uid, name, key, sizeof(key)) < 0 || !d->engine)
+        if (cow_filestore_key(uid, name, key, sizeof(key)) < 0)
                 return 0; /* not a name the engine can hold: the store refuses it */
         if (!cow_engine_file_in_use(d->engine, key))
                 return 0;
