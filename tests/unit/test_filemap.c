@@ -793,6 +793,61 @@ static void test_console_log(void **state)
         assert_verify(e);
 }
 
+/* Adjacent device mappings stay apart through mprotect: each keeps its own frames. */
+static void test_device_mappings_never_merge(void **state)
+{
+        (void)state;
+        cow_engine *e = new_files(8, 0);
+        cow_pid p = te_spawn(e, "adjacent");
+        struct cow_mmap_args a = { .addr = 0x100000, .length = PG, .prot = RW, .shared = true,
+                                   .kind = COW_MAP_DEVICE, .device = COW_DEV_FB0 };
+        uint64_t got;
+        assert_ok(cow_engine_mmap(e, p, &a, &got));
+        a.addr += PG;
+        a.device = COW_DEV_CONSOLE;
+        assert_ok(cow_engine_mmap(e, p, &a, &got));
+        assert_ok(cow_engine_mprotect(e, p, 0x100000, 2 * PG, COW_PROT_READ));
+        assert_int_equal(te_proc(e, p).maps, 2);
+        assert_ok(cow_engine_mprotect(e, p, 0x100000, 2 * PG, RW));
+        te_put64(e, p, 0x100000 + PG, 0x41);
+        assert_int_equal(cow_engine_console_end(e), 8);
+        uint64_t px;
+        assert_ok(cow_engine_device_read(e, COW_DEV_FB0, 0, &px, sizeof(px)));
+        assert_int_equal(px, 0);
+        assert_verify(e);
+}
+
+/* MAP_FIXED over a dirty shared file mapping writes it back first; madvise
+ * DONTNEED on a private one drops its copies, the file's bytes show again. */
+static void test_fixed_replace_and_dontneed(void **state)
+{
+        (void)state;
+        cow_engine *e = new_files(64, 0);
+        struct memfile *f = add_file("1000/fixed", 2 * PG, 19);
+        cow_pid p = te_spawn(e, "fixed");
+        uint64_t sh = mmap_file(e, p, 2 * PG, RW, true, f->key, 0);
+        te_put64(e, p, sh + PG, 0x4242);
+        struct cow_mmap_args a = { .addr = sh, .length = 2 * PG, .prot = RW, .fixed = true };
+        uint64_t got;
+        fm.fail_write = -EIO;
+        assert_rc(cow_engine_mmap(e, p, &a, &got), -EIO);
+        assert_int_equal(te_get64(e, p, sh + PG), 0x4242);
+        fm.fail_write = 0;
+        assert_ok(cow_engine_mmap(e, p, &a, &got));
+        uint64_t v;
+        memcpy(&v, f->data + PG, sizeof(v));
+        assert_int_equal(v, 0x4242);
+        assert_int_equal(te_get64(e, p, sh + PG), 0); /* anonymous now */
+        assert_false(cow_engine_file_in_use(e, f->key));
+
+        uint64_t pr = mmap_file(e, p, 2 * PG, RW, false, f->key, 0);
+        te_put64(e, p, pr, 0x99);
+        assert_ok(cow_engine_madvise(e, p, pr, PG, COW_MADV_DONTNEED));
+        memcpy(&v, f->data, sizeof(v));
+        assert_int_equal(te_get64(e, p, pr), v);
+        assert_verify(e);
+}
+
 /* ---- checkpoints ------------------------------------------------------- */
 
 static cow_engine *round_trip(cow_engine *e)
@@ -924,6 +979,8 @@ int main(void)
                 cmocka_unit_test_teardown(test_evict_write_error, fm_teardown),
                 cmocka_unit_test_teardown(test_framebuffer_across_fork, fm_teardown),
                 cmocka_unit_test_teardown(test_console_log, fm_teardown),
+                cmocka_unit_test_teardown(test_device_mappings_never_merge, fm_teardown),
+                cmocka_unit_test_teardown(test_fixed_replace_and_dontneed, fm_teardown),
                 cmocka_unit_test_teardown(test_checkpoint_round_trip, fm_teardown),
                 cmocka_unit_test_teardown(test_checkpoint_misfit, fm_teardown),
         };
