@@ -848,6 +848,163 @@ static void test_fixed_replace_and_dontneed(void **state)
         assert_verify(e);
 }
 
+/* ---- a randomised model --------------------------------------------------- */
+
+/*
+ * Random mmap, munmap, msync, fork, exit, reads and writes over one file in a
+ * memory of 8 frames with swap, against a model: what a shared mapper sees
+ * (view), and each private mapping's own copies of the pages it wrote. After
+ * an msync the file holds the view for that range; at the end, after
+ * sync_files, for all of it. cow_engine_verify() runs after every step.
+ */
+#define MODEL_PAGES 13
+#define MODEL_SIZE (12 * PG + 1000)
+#define MODEL_PROCS 4
+#define MODEL_MAPS 4
+
+struct model_map {
+        bool used, shared;
+        uint64_t addr, pgoff, npages;
+        uint8_t *copy[MODEL_PAGES]; /* private pages written: this mapping's own bytes */
+};
+
+struct model_proc {
+        cow_pid pid;
+        struct model_map m[MODEL_MAPS];
+};
+
+static uint64_t model_rand(uint64_t *x)
+{
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        return *x;
+}
+
+static void model_unmap(struct model_map *m)
+{
+        for (int i = 0; i < MODEL_PAGES; i++)
+                free(m->copy[i]);
+        *m = (struct model_map){ 0 };
+}
+
+/* The bytes the model says page i of mapping m shows. */
+static const uint8_t *model_page(const uint8_t *view, const struct model_map *m, uint64_t i)
+{
+        return m->copy[i] ? m->copy[i] : view + (m->pgoff + i) * PG;
+}
+
+static void model_sequence(uint64_t seed, int steps)
+{
+        cow_engine *e = new_files(8, 256);
+        struct memfile *f = add_file("1000/model", MODEL_SIZE, seed);
+        static uint8_t view[MODEL_PAGES * PG];
+        memset(view, 0, sizeof(view));
+        memcpy(view, f->data, MODEL_SIZE);
+        struct model_proc procs[MODEL_PROCS] = { 0 };
+        procs[0].pid = te_spawn(e, "model");
+        uint64_t x = seed * 2654435761u + 1;
+        uint8_t buf[PG];
+
+        for (int step = 0; step < steps; step++) {
+                struct model_proc *p = &procs[model_rand(&x) % MODEL_PROCS];
+                if (!p->pid)
+                        continue;
+                struct model_map *m = &p->m[model_rand(&x) % MODEL_MAPS];
+                unsigned op = (unsigned)(model_rand(&x) % 10);
+                if (!m->used && op < 8) {
+                        m->pgoff = model_rand(&x) % MODEL_PAGES;
+                        m->npages = 1 + model_rand(&x) % (MODEL_PAGES - m->pgoff);
+                        m->shared = model_rand(&x) % 2;
+                        m->addr = mmap_file(e, p->pid, m->npages * PG, RW, m->shared, f->key,
+                                            m->pgoff * PG);
+                        m->used = true;
+                        continue;
+                }
+                if (op < 4 && m->used) { /* a write within the file's bytes */
+                        uint64_t i = model_rand(&x) % m->npages;
+                        uint64_t base = (m->pgoff + i) * PG;
+                        uint64_t off = model_rand(&x) % PG, len = 1 + model_rand(&x) % 64;
+                        if (base + off + len > MODEL_SIZE || off + len > PG)
+                                continue;
+                        te_pattern(buf, len, x);
+                        te_write(e, p->pid, m->addr + i * PG + off, buf, len);
+                        if (m->shared) {
+                                memcpy(view + base + off, buf, len);
+                        } else {
+                                if (!m->copy[i]) {
+                                        m->copy[i] = malloc(PG);
+                                        assert_non_null(m->copy[i]);
+                                        memcpy(m->copy[i], view + base, PG);
+                                }
+                                memcpy(m->copy[i] + off, buf, len);
+                        }
+                } else if (op < 7 && m->used) { /* a whole page read back */
+                        uint64_t i = model_rand(&x) % m->npages;
+                        te_read(e, p->pid, m->addr + i * PG, buf, PG);
+                        assert_memory_equal(buf, model_page(view, m, i), PG);
+                } else if (op == 7 && m->used) { /* msync: the file catches up there */
+                        assert_ok(cow_engine_msync(e, p->pid, m->addr, m->npages * PG, true));
+                        assert_verify(e);
+                        if (m->shared) {
+                                uint64_t lo = m->pgoff * PG, hi = (m->pgoff + m->npages) * PG;
+                                if (hi > MODEL_SIZE)
+                                        hi = MODEL_SIZE;
+                                if (lo < hi)
+                                        assert_memory_equal(f->data + lo, view + lo, hi - lo);
+                        }
+                } else if (op == 8 && m->used) {
+                        assert_ok(cow_engine_munmap(e, p->pid, m->addr, m->npages * PG));
+                        assert_verify(e);
+                        model_unmap(m);
+                } else if (op == 9) { /* fork into a free slot, or exit */
+                        struct model_proc *c = NULL;
+                        for (int k = 0; k < MODEL_PROCS && !c; k++)
+                                if (!procs[k].pid)
+                                        c = &procs[k];
+                        if (c && model_rand(&x) % 2) {
+                                c->pid = te_fork(e, p->pid);
+                                for (int k = 0; k < MODEL_MAPS; k++) {
+                                        c->m[k] = p->m[k];
+                                        for (int i = 0; i < MODEL_PAGES; i++) {
+                                                if (!p->m[k].copy[i])
+                                                        continue;
+                                                c->m[k].copy[i] = malloc(PG);
+                                                assert_non_null(c->m[k].copy[i]);
+                                                memcpy(c->m[k].copy[i], p->m[k].copy[i], PG);
+                                        }
+                                }
+                        } else if (p != &procs[0]) {
+                                te_exit(e, p->pid);
+                                for (int k = 0; k < MODEL_MAPS; k++)
+                                        model_unmap(&p->m[k]);
+                                p->pid = 0;
+                        }
+                }
+        }
+        assert_ok(cow_engine_sync_files(e, true));
+        assert_memory_equal(f->data, view, MODEL_SIZE);
+        assert_int_equal(fm.extends, 0);
+        for (int k = 0; k < MODEL_PROCS; k++) {
+                if (procs[k].pid)
+                        te_exit(e, procs[k].pid);
+                for (int j = 0; j < MODEL_MAPS; j++)
+                        model_unmap(&procs[k].m[j]);
+        }
+        assert_false(cow_engine_file_in_use(e, f->key));
+        assert_int_equal(te_used(e), 0);
+        assert_true(te_sys(e).evictions > 0);
+        te_free(e);
+        filemem_fini(&fm);
+}
+
+static void test_random_against_model(void **state)
+{
+        (void)state;
+        for (uint64_t seed = 1; seed <= 40; seed++)
+                model_sequence(seed, 600);
+}
+
 /* ---- checkpoints ------------------------------------------------------- */
 
 static cow_engine *round_trip(cow_engine *e)
@@ -981,6 +1138,7 @@ int main(void)
                 cmocka_unit_test_teardown(test_console_log, fm_teardown),
                 cmocka_unit_test_teardown(test_device_mappings_never_merge, fm_teardown),
                 cmocka_unit_test_teardown(test_fixed_replace_and_dontneed, fm_teardown),
+                cmocka_unit_test_teardown(test_random_against_model, fm_teardown),
                 cmocka_unit_test_teardown(test_checkpoint_round_trip, fm_teardown),
                 cmocka_unit_test_teardown(test_checkpoint_misfit, fm_teardown),
         };
