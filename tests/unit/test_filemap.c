@@ -720,6 +720,8 @@ static void test_framebuffer_across_fork(void **state)
         assert_int_equal(te_proc(e, c).faults_cow_copy, 0);
         assert_int_equal(te_used(e), 0);
         assert_int_equal(te_proc(e, p).device_pages, 2);
+        /* Two processes on two device pages: sharing saves two pages, no more. */
+        assert_int_equal(te_sys(e).bytes_saved, 2 * PG);
         /* A second process maps it too. */
         cow_pid q = te_spawn(e, "viewer");
         uint64_t fb2 = mmap_device(e, q, COW_DEV_FB0, PG, true);
