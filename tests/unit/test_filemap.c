@@ -14,6 +14,7 @@
 
 #include "engine_test.h"
 #include "blob.h"
+#include "crc32.h"
 #include "filemem.h"
 #include "swapmem.h"
 
@@ -1113,6 +1114,85 @@ static void test_checkpoint_misfit(void **state)
         free(b.p);
 }
 
+/* A committed checkpoint of an earlier format (fuzz corpus: no closing CRC), CRC appended. */
+static struct blob corpus_checkpoint(const char *name)
+{
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s", COWD_CHECKPOINT_CORPUS, name);
+        FILE *in = fopen(path, "rb");
+        assert_non_null(in);
+        struct blob b = { 0 };
+        uint8_t chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0)
+                assert_ok(blob_sink(&b, chunk, n));
+        fclose(in);
+        uint32_t crc = crc32_update(0, b.p, b.len);
+        uint8_t tail[4] = { (uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
+                            (uint8_t)(crc >> 24) };
+        assert_ok(blob_sink(&b, tail, sizeof(tail)));
+        return b;
+}
+
+/*
+ * Checkpoints of versions 1 and 2 still load, with no files and blank
+ * devices, and the engine they make maps files and devices and saves as
+ * version 3.
+ */
+static void test_earlier_versions_load(void **state)
+{
+        (void)state;
+        const char *names[] = { "fork-tree", "swapped" };
+        for (int k = 0; k < 2; k++) {
+                struct blob b = corpus_checkpoint(names[k]);
+                assert_int_equal(b.p[8], k + 1);
+                struct cow_engine_config cfg;
+                cow_engine_config_init(&cfg); /* the shape fuzz_checkpoint's seeds have */
+                cfg.mem_bytes = 64 * 4096;
+                cfg.tlb_entries = 8;
+                cfg.tlb_ways = 2;
+                cfg.max_procs = 64;
+                cfg.max_maps_per_proc = 64;
+                cfg.max_pt_bytes = 256 * 4096 * 2;
+                cfg.swap_slots = k ? 16 : 0;
+                swapmem_fini(&sm);
+                assert_ok(swapmem_init(&sm, 16, PG));
+                cow_engine *e = NULL;
+                const char *why = NULL;
+                int r = cow_engine_load_swap(&cfg, blob_source, &b, k ? &swapmem_ops : NULL,
+                                             k ? &sm : NULL, &e, &why);
+                if (r != 0)
+                        fail_msg("%s: %d %s", names[k], r, why ? why : "");
+                te_track(e);
+                free(b.p);
+                assert_verify(e);
+                assert_int_equal(te_sys(e).files, 0);
+                assert_int_equal(cow_engine_console_end(e), 0);
+                filemem_fini(&fm);
+                cow_engine_set_files(e, &filemem_ops, &fm);
+                struct memfile *f = add_file("1000/new", PG, 20);
+                cow_pid p = cow_engine_proc_next(e, 0);
+                assert_true(p != 0);
+                uint64_t a = mmap_file(e, p, PG, RW, true, f->key, 0);
+                te_put64(e, p, a, 0x33);
+                uint64_t con = mmap_device(e, p, COW_DEV_CONSOLE, PG, true);
+                te_write(e, p, con, "v3", 2);
+                struct blob out = { 0 };
+                assert_ok(cow_engine_save(e, blob_sink, &out));
+                assert_int_equal(out.p[8], 3);
+                cow_engine *back = NULL;
+                assert_ok(cow_engine_load_swap(&cfg, blob_source, &out, k ? &swapmem_ops : NULL,
+                                               k ? &sm : NULL, &back, &why));
+                te_track(back);
+                cow_engine_set_files(back, &filemem_ops, &fm);
+                assert_int_equal(te_get64(back, p, a), 0x33);
+                assert_int_equal(cow_engine_console_end(back), 2);
+                free(out.p);
+                te_free(back);
+                te_free(e);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1143,6 +1223,7 @@ int main(void)
                 cmocka_unit_test_teardown(test_random_against_model, fm_teardown),
                 cmocka_unit_test_teardown(test_checkpoint_round_trip, fm_teardown),
                 cmocka_unit_test_teardown(test_checkpoint_misfit, fm_teardown),
+                cmocka_unit_test_teardown(test_earlier_versions_load, fm_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
