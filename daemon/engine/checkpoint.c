@@ -732,33 +732,11 @@ static void read_files(struct reader *rd, struct cow_engine *e)
                 }
                 if (len > pc->max_key)
                         rd->misfit = "checkpoint holds a file key longer than max_file_key";
-                /* Room for the slot, then the file, through the usual constructor. */
-                while (pc->cap <= slot) {
-                        uint32_t cap = pc->cap ? pc->cap * 2 : 8;
-                        struct pc_file **v = realloc(pc->v, cap * sizeof(*v));
-                        if (!v) {
-                                r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
-                                return;
-                        }
-                        memset(v + pc->cap, 0, (cap - pc->cap) * sizeof(*v));
-                        pc->v = v;
-                        pc->cap = cap;
-                }
-                struct pc_file *f = calloc(1, sizeof(*f));
-                if (f)
-                        f->key = strdup(key);
-                if (f && f->key)
-                        f->obj = memobj_new();
-                if (!f || !f->key || !f->obj) {
-                        if (f)
-                                free(f->key);
-                        free(f);
+                struct pc_file *f;
+                if (pc_insert(pc, slot, key, 0, &f) < 0) {
                         r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
                         return;
                 }
-                pc->v[slot] = f;
-                pc->n++;
-                f->obj->file = slot + 1;
                 f->size = r_u64(rd);
                 f->unsynced = r_u8(rd) != 0;
                 f->obj->refs = r_u32(rd);

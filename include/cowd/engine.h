@@ -468,7 +468,8 @@ struct cow_sys_stats {
         uint64_t zero_fills;
         uint64_t zero_maps;
         uint64_t segv_faults;
-        int64_t bytes_saved;       /* (resident virtual pages - frames used) * page size */
+        int64_t bytes_saved;       /* (resident virtual pages - frames used - device frames
+                                    * mapped) * page size */
         uint64_t pt_bytes;         /* page-table memory actually allocated */
         uint64_t pt_nodes;
         uint64_t procs;            /* live processes */
