@@ -90,6 +90,11 @@ class RoundTrip(unittest.TestCase):
             self.assertEqual(lines[0].split("\t"), ["name", "size", "modified", "mapped"])
             self.assertEqual([l.split("\t")[:2] for l in lines[1:]],
                              [["big.bin", str(len(data))], ["hi.txt", "11"]])
+            # Standard input and output stand for a local file as "-".
+            cowctl(d, "file", "put", "piped", "@-", data=b"from a pipe\n")
+            self.assertEqual(cowctl(d, "file", "get", "piped", "-o", "-").stdout,
+                             b"from a pipe\n")
+            cowctl(d, "file", "rm", "piped")
             cowctl(d, "file", "rm", "big.bin")
             out = cowctl(d, "file", "get", "big.bin", check=False)
             self.assertEqual(out.returncode, 1)
