@@ -71,7 +71,7 @@ static int reply_file_error(cow_dispatcher *d, cow_reply *reply, int err, const 
                 break;
         case -EBUSY:
                 code = COWD__V1__CODE__FAILED_PRECONDITION;
-                why = "the file is mapped; unmap it first";
+                why = "the file is mapped, or has pages not yet written back; unmap it first";
                 break;
         case -EIO:
                 code = COWD__V1__CODE__UNAVAILABLE;
