@@ -320,7 +320,8 @@ static int cmd_file_exec(struct cmd_ctx *ctx, int argc, char **argv, struct valu
 
 const struct cmd_entry cmd_file_entry = {
         .name = "file",
-        .usage = "put NAME DATA|@LOCAL|--hex HEX | get NAME [-o LOCAL] [--string|--raw] | ls | rm NAME",
+        .usage = "put NAME DATA|@LOCAL|--hex HEX | get NAME [-o LOCAL] [--string|--raw] | ls "
+                 "| rm NAME",
         .summary = "your files on the daemon: put, get, list, remove",
         .exec = cmd_file_exec,
 };
