@@ -44,6 +44,11 @@ static int reply_file_error(cow_dispatcher *d, cow_reply *reply, int err, const 
                 code = COWD__V1__CODE__NOT_FOUND;
                 why = "no such file";
                 break;
+        case -ENOTDIR:
+                code = COWD__V1__CODE__FAILED_PRECONDITION;
+                why = "the data directory holds something other than a directory where your "
+                      "files belong; the operator has to move it away";
+                break;
         case -ESPIPE:
                 code = COWD__V1__CODE__FAILED_PRECONDITION;
                 why = "a chunk's offset must be the file's current size (offset 0 replaces it)";
