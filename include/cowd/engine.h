@@ -307,8 +307,10 @@ struct cow_mmap_args {
  * pages are the page cache's until this process writes one, which then gets
  * its own copy (a later shared write by another shows through only on pages
  * this process has not written); nothing reaches the file. Bytes past the end
- * of the file in its last page read as zero; a page wholly beyond the end
- * faults with COW_BUS_ADRERR (mapping it is allowed, as on Linux). The key's
+ * of the file in its last page read as zero (bytes a shared mapper stores
+ * there stay in memory while the page does, as on Linux, but never reach the
+ * file); a page wholly beyond the end faults with COW_BUS_ADRERR, changing
+ * nothing (mapping it is allowed, as on Linux). The key's
  * size is taken from the first mapping while the engine holds the file; a
  * later mapping giving another file_size is -EINVAL. A key longer than
  * max_file_key is -ENAMETOOLONG; an empty key, an unaligned offset or one
