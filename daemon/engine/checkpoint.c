@@ -741,7 +741,7 @@ static void read_files(struct reader *rd, struct cow_engine *e)
                 f->unsynced = r_u8(rd) != 0;
                 f->obj->refs = r_u32(rd);
                 uint32_t pages = r_u32(rd);
-                if (pages > e->frames.hwm || f->size > UINT64_MAX / 2) {
+                if (pages > e->frames.hwm || f->size > COW_FILE_SIZE_MAX) {
                         r_fail(rd, -EBADMSG, "checkpoint file holds more pages than memory");
                         return;
                 }
