@@ -449,7 +449,8 @@ int cow_engine_mmap(cow_engine *e, cow_pid pid, const struct cow_mmap_args *args
                 if (r < 0)
                         return r;
                 /* Page offsets stay below 2^52, far from wrapping the object's keys. */
-                if ((args->offset & mask) != 0 || args->offset > UINT64_MAX / 4096)
+                if ((args->offset & mask) != 0 || args->offset > UINT64_MAX / 4096 ||
+                    args->file_size > COW_FILE_SIZE_MAX)
                         return -EINVAL;
                 break;
         case COW_MAP_DEVICE: {

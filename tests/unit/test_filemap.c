@@ -313,6 +313,11 @@ static void test_mmap_bad(void **state)
         assert_rc(cow_engine_mmap(e, p, &a, &got), -EINVAL);
         a.file_key = "1000/a-key-longer-than-thirty-two-bytes";
         assert_rc(cow_engine_mmap(e, p, &a, &got), -ENAMETOOLONG);
+        /* a size no file has */
+        a.file_key = "1000/huge";
+        a.file_size = COW_FILE_SIZE_MAX + 1;
+        assert_rc(cow_engine_mmap(e, p, &a, &got), -EINVAL);
+        a.file_size = PG;
         /* a size that disagrees with the file the engine holds */
         (void)mmap_file(e, p, PG, COW_PROT_READ, true, f->key, 0);
         a.file_key = f->key;
