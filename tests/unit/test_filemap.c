@@ -590,6 +590,33 @@ static void test_evict_without_swap(void **state)
         te_exit(e, c);
 }
 
+/* A process at its own limit (max_resident) evicts its own file pages, writing them back. */
+static void test_local_limit_evicts_file_pages(void **state)
+{
+        (void)state;
+        cow_engine *e = new_files(64, 0);
+        struct memfile *f = add_file("1000/limited", 10 * PG, 21);
+        struct cow_spawn_args sa = { .name = "limited", .owner = 1000, .max_resident = 4,
+                                     .policy = COW_POLICY_LRU };
+        cow_pid p;
+        assert_ok(cow_engine_spawn_args(e, &sa, &p));
+        uint64_t a = mmap_file(e, p, 10 * PG, RW, true, f->key, 0);
+        for (uint64_t i = 0; i < 10; i++)
+                te_put64(e, p, a + i * PG, 0x500 + i);
+        assert_true(te_proc(e, p).rss_pages <= 4);
+        assert_true(f->writes >= 6); /* the pages it gave up went to the file */
+        for (uint64_t i = 0; i < 10; i++)
+                assert_int_equal(te_get64(e, p, a + i * PG), 0x500 + i);
+        assert_true(te_proc(e, p).rss_pages <= 4);
+        assert_true(te_sys(e).frames_used <= 4);
+        te_exit(e, p);
+        for (uint64_t i = 0; i < 10; i++) {
+                uint64_t v;
+                memcpy(&v, f->data + i * PG, sizeof(v));
+                assert_int_equal(v, 0x500 + i);
+        }
+}
+
 /* ---- backend errors ----------------------------------------------------- */
 
 static void test_write_errors(void **state)
@@ -1218,6 +1245,7 @@ int main(void)
                 cmocka_unit_test_teardown(test_offset_and_partial_msync, fm_teardown),
                 cmocka_unit_test_teardown(test_evict_dirty_file_pages, fm_teardown),
                 cmocka_unit_test_teardown(test_evict_without_swap, fm_teardown),
+                cmocka_unit_test_teardown(test_local_limit_evicts_file_pages, fm_teardown),
                 cmocka_unit_test_teardown(test_write_errors, fm_teardown),
                 cmocka_unit_test_teardown(test_read_errors, fm_teardown),
                 cmocka_unit_test_teardown(test_evict_write_error, fm_teardown),
