@@ -82,7 +82,8 @@ static int cmd_console_exec(struct cmd_ctx *ctx, int argc, char **argv, struct v
 const struct cmd_entry cmd_console_entry = {
         .name = "console",
         .usage = "[-f] [--from POS]",
-        .summary = "print the console log (what processes wrote to the console device); -f follows it",
+        .summary = "print the console log (what processes wrote to the console device); "
+                   "-f follows it",
         .exec = cmd_console_exec,
 };
 

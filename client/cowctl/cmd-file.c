@@ -30,7 +30,8 @@ static int put_stream(struct cmd_ctx *ctx, const char *name, const char *path,
 
         if (!buf)
                 return -ENOMEM;
-        fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
+        fd = strcmp(path, "-") == 0 ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0)
+                                    : open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
                 r = cmd_fail(ctx, -errno, "%s: %s", path, strerror(errno));
                 goto out;
@@ -133,7 +134,7 @@ static int get_all(struct cmd_ctx *ctx, const char *name, const char *out_path,
                 return -ENOMEM;
         if (out_path) {
                 fd = strcmp(out_path, "-") == 0
-                             ? dup(STDOUT_FILENO)
+                             ? fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0)
                              : open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
                 if (fd < 0) {
                         r = cmd_fail(ctx, -errno, "%s: %s", out_path, strerror(errno));
@@ -319,7 +320,8 @@ static int cmd_file_exec(struct cmd_ctx *ctx, int argc, char **argv, struct valu
 
 const struct cmd_entry cmd_file_entry = {
         .name = "file",
-        .usage = "put NAME DATA|@LOCAL|--hex HEX | get NAME [-o LOCAL] [--string|--raw] | ls | rm NAME",
+        .usage = "put NAME DATA|@LOCAL|--hex HEX | get NAME [-o LOCAL] [--string|--raw] | ls "
+                 "| rm NAME",
         .summary = "your files on the daemon: put, get, list, remove",
         .exec = cmd_file_exec,
 };

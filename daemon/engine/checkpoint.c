@@ -201,7 +201,9 @@ static uint32_t log_used(uint64_t end, uint32_t cap)
 /*
  * Device frames' references and contents (a frame never drawn on costs one
  * byte, so an unused framebuffer does not swell every checkpoint), then the
- * console log's end and the part of its ring in use.
+ * console log's end and the part of its ring in use. A device frame changes
+ * only through an access, which sets its accessed bit (never cleared: device
+ * frames are not evicted), so a frame without it is known to be zero unread.
  */
 static void write_devices(struct writer *w, const struct cow_engine *e)
 {
@@ -210,7 +212,8 @@ static void write_devices(struct writer *w, const struct cow_engine *e)
                 w_u32(w, f->meta[pfn].refs);
         for (uint32_t pfn = f->nframes + 1; pfn < frames_span(f); pfn++) {
                 const uint8_t *page = frames_data(f, pfn);
-                bool zero = page_is_zero(page, f->page_size);
+                bool zero = !(f->meta[pfn].aux & FRAME_REFERENCED) ||
+                            page_is_zero(page, f->page_size);
                 w_u8(w, !zero);
                 if (!zero)
                         w_bytes(w, page, f->page_size);
@@ -689,8 +692,10 @@ static void read_devices(struct reader *rd, struct cow_engine *e, uint32_t fb_wi
                 unsigned nonzero = r_u8(rd);
                 if (nonzero > 1)
                         r_fail(rd, -EBADMSG, "checkpoint device frame is malformed");
-                else if (nonzero)
+                else if (nonzero) {
                         r_bytes(rd, frames_data(f, pfn), f->page_size);
+                        f->meta[pfn].aux |= FRAME_REFERENCED; /* saved again next time */
+                }
         }
         e->dev.log_end = r_u64(rd);
         r_bytes(rd, e->dev.log, log_used(e->dev.log_end, e->dev.log_cap));
@@ -734,38 +739,16 @@ static void read_files(struct reader *rd, struct cow_engine *e)
                 }
                 if (len > pc->max_key)
                         rd->misfit = "checkpoint holds a file key longer than max_file_key";
-                /* Room for the slot, then the file, through the usual constructor. */
-                while (pc->cap <= slot) {
-                        uint32_t cap = pc->cap ? pc->cap * 2 : 8;
-                        struct pc_file **v = realloc(pc->v, cap * sizeof(*v));
-                        if (!v) {
-                                r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
-                                return;
-                        }
-                        memset(v + pc->cap, 0, (cap - pc->cap) * sizeof(*v));
-                        pc->v = v;
-                        pc->cap = cap;
-                }
-                struct pc_file *f = calloc(1, sizeof(*f));
-                if (f)
-                        f->key = strdup(key);
-                if (f && f->key)
-                        f->obj = memobj_new();
-                if (!f || !f->key || !f->obj) {
-                        if (f)
-                                free(f->key);
-                        free(f);
+                struct pc_file *f;
+                if (pc_insert(pc, slot, key, 0, &f) < 0) {
                         r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
                         return;
                 }
-                pc->v[slot] = f;
-                pc->n++;
-                f->obj->file = slot + 1;
                 f->size = r_u64(rd);
                 f->unsynced = r_u8(rd) != 0;
                 f->obj->refs = r_u32(rd);
                 uint32_t pages = r_u32(rd);
-                if (pages > e->frames.hwm || f->size > UINT64_MAX / 2) {
+                if (pages > e->frames.hwm || f->size > COW_FILE_SIZE_MAX) {
                         r_fail(rd, -EBADMSG, "checkpoint file holds more pages than memory");
                         return;
                 }

@@ -84,6 +84,10 @@ void sharing_fini(struct sharing *s);
 int engine_range_check(const struct cow_engine *e, uint64_t addr, uint64_t length,
                        uint64_t *ret_end);
 
+/* engine_range_check(), and then -ENXIO unless p maps all of the range. */
+int engine_range_covered(const struct cow_engine *e, const struct cow_proc *p, uint64_t addr,
+                         uint64_t length, uint64_t *ret_end);
+
 /*
  * Writes back the dirty pages of p's shared file mappings within [start,
  * end), then, with sync, syncs those files. 0 or the first backend error.

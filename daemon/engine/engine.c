@@ -163,7 +163,10 @@ int cow_engine_new(const struct cow_engine_config *cfg, cow_engine **ret)
         r = dev_init(&e->dev, cfg, nframes);
         if (r == 0)
                 r = pc_init(&e->pc, &e->frames, cfg->max_files, cfg->max_file_key);
+        if (r == 0)
+                r = swap_init(&e->swap, (uint32_t)cfg->swap_slots, &e->frames);
         if (r < 0) {
+                swap_fini(&e->swap);
                 pc_fini(&e->pc);
                 dev_fini(&e->dev);
                 frames_fini(&e->frames);
@@ -172,14 +175,6 @@ int cow_engine_new(const struct cow_engine_config *cfg, cow_engine **ret)
         }
         unsigned vpn_bits = VA_BITS - e->frames.page_shift;
         unsigned levels = (vpn_bits + PT_BITS - 1) / PT_BITS;
-        r = swap_init(&e->swap, (uint32_t)cfg->swap_slots, &e->frames);
-        if (r < 0) {
-                pc_fini(&e->pc);
-                dev_fini(&e->dev);
-                frames_fini(&e->frames);
-                free(e);
-                return r;
-        }
         pt_ctx_init(&e->pt, &e->frames, &e->rmap, &e->swap, levels, UINT64_C(1) << vpn_bits,
                     cfg->max_pt_bytes / pt_node_bytes());
         e->va_limit = UINT64_C(1) << VA_BITS;
@@ -383,6 +378,15 @@ int engine_range_check(const struct cow_engine *e, uint64_t addr, uint64_t lengt
         return 0;
 }
 
+int engine_range_covered(const struct cow_engine *e, const struct cow_proc *p, uint64_t addr,
+                         uint64_t length, uint64_t *ret_end)
+{
+        int r = engine_range_check(e, addr, length, ret_end);
+        if (r == 0 && !vma_range_covered(&p->vmas, addr, *ret_end))
+                r = -ENXIO;
+        return r;
+}
+
 /*
  * Drops [start, end) from the page table, the mapping set and the TLB, after
  * writing back the dirty file pages its shared mappings reach (a failure
@@ -445,7 +449,8 @@ int cow_engine_mmap(cow_engine *e, cow_pid pid, const struct cow_mmap_args *args
                 if (r < 0)
                         return r;
                 /* Page offsets stay below 2^52, far from wrapping the object's keys. */
-                if ((args->offset & mask) != 0 || args->offset > UINT64_MAX / 4096)
+                if ((args->offset & mask) != 0 || args->offset > UINT64_MAX / 4096 ||
+                    args->file_size > COW_FILE_SIZE_MAX)
                         return -EINVAL;
                 break;
         case COW_MAP_DEVICE: {
@@ -538,11 +543,9 @@ int cow_engine_mprotect(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t leng
         if (prot & ~(unsigned)COW_PROT_MASK)
                 return -EINVAL;
         uint64_t end;
-        int r = engine_range_check(e, addr, length, &end);
+        int r = engine_range_covered(e, p, addr, length, &end);
         if (r < 0)
                 return r;
-        if (!vma_range_covered(&p->vmas, addr, end))
-                return -ENXIO;
         /* Protection lives in the mappings: no page-table node changes. */
         r = edit_budget(e, p, addr, end, false, 0);
         if (r == 0)
@@ -563,11 +566,9 @@ int cow_engine_madvise(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t lengt
         if (advice != COW_MADV_NORMAL && advice != COW_MADV_DONTNEED)
                 return -EINVAL;
         uint64_t end;
-        int r = engine_range_check(e, addr, length, &end);
+        int r = engine_range_covered(e, p, addr, length, &end);
         if (r < 0)
                 return r;
-        if (!vma_range_covered(&p->vmas, addr, end))
-                return -ENXIO;
         if (advice == COW_MADV_NORMAL)
                 return 0;
         r = pt_reserve(&e->pt, pt_nodes_for_clear(&e->pt, p->root, engine_vpn(e, addr),

@@ -74,6 +74,37 @@ struct pc_file *pc_find(const struct pagecache *pc, const char *key, uint32_t *r
         return NULL;
 }
 
+int pc_insert(struct pagecache *pc, uint32_t slot, const char *key, uint64_t size,
+              struct pc_file **ret)
+{
+        while (pc->cap <= slot) {
+                uint32_t cap = pc->cap ? pc->cap * 2 : 8;
+                struct pc_file **v = realloc(pc->v, cap * sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                memset(v + pc->cap, 0, (cap - pc->cap) * sizeof(*v));
+                pc->v = v;
+                pc->cap = cap;
+        }
+        struct pc_file *f = calloc(1, sizeof(*f));
+        if (f)
+                f->key = strdup(key);
+        if (f && f->key)
+                f->obj = memobj_new();
+        if (!f || !f->key || !f->obj) {
+                if (f)
+                        free(f->key);
+                free(f);
+                return -ENOMEM;
+        }
+        f->size = size;
+        f->obj->file = slot + 1;
+        pc->v[slot] = f;
+        pc->n++;
+        *ret = f;
+        return 0;
+}
+
 int pc_open(struct pagecache *pc, const char *key, uint64_t size, struct memobj **ret)
 {
         int r = pc_key_check(pc, key);
@@ -95,30 +126,9 @@ int pc_open(struct pagecache *pc, const char *key, uint64_t size, struct memobj 
         uint32_t slot = 0;
         while (slot < pc->cap && pc->v[slot])
                 slot++;
-        if (slot == pc->cap) {
-                uint32_t cap = pc->cap ? pc->cap * 2 : 8;
-                struct pc_file **v = realloc(pc->v, cap * sizeof(*v));
-                if (!v)
-                        return -ENOMEM;
-                memset(v + pc->cap, 0, (cap - pc->cap) * sizeof(*v));
-                pc->v = v;
-                pc->cap = cap;
-        }
-        f = calloc(1, sizeof(*f));
-        if (f)
-                f->key = strdup(key);
-        if (f && f->key)
-                f->obj = memobj_new();
-        if (!f || !f->key || !f->obj) {
-                if (f)
-                        free(f->key);
-                free(f);
-                return -ENOMEM;
-        }
-        f->size = size;
-        f->obj->file = slot + 1;
-        pc->v[slot] = f;
-        pc->n++;
+        r = pc_insert(pc, slot, key, size, &f);
+        if (r < 0)
+                return r;
         memobj_ref(f->obj); /* the table's, and now the mapping's */
         *ret = f->obj;
         return 0;
@@ -206,23 +216,16 @@ int pc_writeback_range(struct pagecache *pc, struct memobj *o, uint64_t lo, uint
         if (!f || f->dirty == 0)
                 return 0;
         /* Look pages up in the range or walk the cache, whichever is smaller. */
-        if (hi - lo <= o->count) {
-                for (uint64_t pg = lo; pg < hi && f->dirty != 0; pg++) {
-                        uint32_t pfn = memobj_lookup(o, pg);
-                        if (pfn == 0 || !(pc->frames->meta[pfn].flags & FRAME_DIRTY))
-                                continue;
-                        int r = pc_writeback(pc, pfn);
-                        if (r < 0)
-                                return r;
-                        (*written)++;
-                }
-                return 0;
-        }
-        for (uint32_t i = 0; i < o->cap && f->dirty != 0; i++) {
-                if (o->keys[i] == 0 || o->keys[i] - 1 < lo || o->keys[i] - 1 >= hi)
-                        continue;
-                uint32_t pfn = o->frames[i];
-                if (!(pc->frames->meta[pfn].flags & FRAME_DIRTY))
+        bool by_range = hi - lo <= o->count;
+        uint64_t n = by_range ? hi - lo : o->cap;
+        for (uint64_t i = 0; i < n && f->dirty != 0; i++) {
+                uint32_t pfn;
+                if (by_range)
+                        pfn = memobj_lookup(o, lo + i);
+                else
+                        pfn = o->keys[i] != 0 && o->keys[i] - 1 >= lo && o->keys[i] - 1 < hi ?
+                              o->frames[i] : 0;
+                if (pfn == 0 || !(pc->frames->meta[pfn].flags & FRAME_DIRTY))
                         continue;
                 int r = pc_writeback(pc, pfn);
                 if (r < 0)
@@ -302,12 +305,8 @@ int cow_engine_msync(cow_engine *e, cow_pid pid, uint64_t addr, uint64_t length,
         if (!p)
                 return -ESRCH;
         uint64_t end;
-        int r = engine_range_check(e, addr, length, &end);
-        if (r < 0)
-                return r;
-        if (!vma_range_covered(&p->vmas, addr, end))
-                return -ENXIO;
-        return engine_writeback(e, p, addr, end, sync);
+        int r = engine_range_covered(e, p, addr, length, &end);
+        return r < 0 ? r : engine_writeback(e, p, addr, end, sync);
 }
 
 int cow_engine_sync_files(cow_engine *e, bool sync)

@@ -78,6 +78,13 @@ int pc_key_check(const struct pagecache *pc, const char *key);
 struct pc_file *pc_find(const struct pagecache *pc, const char *key, uint32_t *ret_slot);
 
 /*
+ * Adds a file at a free slot with an empty cache holding one reference (the
+ * table's), growing the table as needed. 0 or -ENOMEM.
+ */
+int pc_insert(struct pagecache *pc, uint32_t slot, const char *key, uint64_t size,
+              struct pc_file **ret);
+
+/*
  * The page cache of key, found or created with the given size, with one more
  * reference for the caller's mapping. Returns 0, -EINVAL (a size other than
  * the one the file has while held), -EMFILE, -ENAMETOOLONG or -ENOMEM.

@@ -152,6 +152,11 @@ void cow_engine_sys_stats(cow_engine *e, struct cow_sys_stats *ret)
         uint64_t resident = 0, zero_maps = 0, hits = e->counters.tlb_hits_exited,
                  misses = e->counters.tlb_misses_exited;
 
+        /* A device frame mapped at all occupies memory as a used frame would:
+         * counting it here keeps bytes_saved to what sharing saves. */
+        uint64_t device_mapped = 0;
+        for (uint32_t pfn = e->frames.nframes + 1; pfn < frames_span(&e->frames); pfn++)
+                device_mapped += e->frames.meta[pfn].refs != 0;
         for (uint32_t i = 0; i < e->procs.n; i++) {
                 const struct cow_proc *p = e->procs.v[i];
                 resident += proc_resident(e, p);
@@ -170,7 +175,7 @@ void cow_engine_sys_stats(cow_engine *e, struct cow_sys_stats *ret)
                 .zero_fills = e->counters.zero_fills,
                 .zero_maps = e->counters.zero_maps,
                 .segv_faults = e->counters.segv,
-                .bytes_saved = ((int64_t)resident - (int64_t)e->frames.used) *
+                .bytes_saved = ((int64_t)resident - (int64_t)(e->frames.used + device_mapped)) *
                                (int64_t)e->frames.page_size,
                 .pt_bytes = e->pt.nodes_live * pt_node_bytes(),
                 .pt_nodes = e->pt.nodes_live,

@@ -359,11 +359,20 @@ static void check_objects(struct verify *v)
                         if (!o)
                                 continue;
                         if (o->scan_epoch != epoch) {
+                                /* Not a page cache (those were counted above): an
+                                 * anonymous object, whose frames are its own. */
                                 o->scan_epoch = epoch;
                                 o->scan_refs = 0;
-                                for (uint32_t j = 0; j < o->cap; j++)
-                                        if (o->keys[j] && o->frames[j] <= e->frames.hwm)
-                                                v->refs[o->frames[j]]++;
+                                for (uint32_t j = 0; j < o->cap; j++) {
+                                        uint32_t pfn = o->frames[j];
+                                        if (!o->keys[j] || pfn > e->frames.hwm)
+                                                continue;
+                                        v->refs[pfn]++;
+                                        if ((e->frames.meta[pfn].flags &
+                                             (FRAME_OBJECT | FRAME_FILE)) != FRAME_OBJECT)
+                                                fail(v, "shared anonymous memory holds frame %"
+                                                        PRIu32 ", which is not its own", pfn);
+                                }
                         }
                         o->scan_refs++;
                 }

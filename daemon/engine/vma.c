@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cowd/engine.h>
+
 #include "memobj.h"
 
 void vma_set_fini(struct vma_set *s, struct frames *f)
@@ -172,10 +174,12 @@ int vma_remove(struct vma_set *s, uint64_t start, uint64_t end, struct frames *f
         return 0;
 }
 
+/* Only anonymous private memory merges: files and devices keep their offsets apart. */
 static bool mergeable(const struct vma *a, const struct vma *b)
 {
         return a->end == b->start && a->prot == b->prot && a->shared == b->shared &&
-               a->kind == b->kind && a->obj == NULL && b->obj == NULL;
+               a->kind == COW_MAP_ANONYMOUS && b->kind == COW_MAP_ANONYMOUS &&
+               a->obj == NULL && b->obj == NULL;
 }
 
 int vma_protect(struct vma_set *s, uint64_t start, uint64_t end, uint8_t prot)

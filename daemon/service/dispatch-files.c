@@ -44,6 +44,11 @@ static int reply_file_error(cow_dispatcher *d, cow_reply *reply, int err, const 
                 code = COWD__V1__CODE__NOT_FOUND;
                 why = "no such file";
                 break;
+        case -ENOTDIR:
+                code = COWD__V1__CODE__FAILED_PRECONDITION;
+                why = "the data directory holds something other than a directory where your "
+                      "files belong; the operator has to move it away";
+                break;
         case -ESPIPE:
                 code = COWD__V1__CODE__FAILED_PRECONDITION;
                 why = "a chunk's offset must be the file's current size (offset 0 replaces it)";
@@ -71,7 +76,7 @@ static int reply_file_error(cow_dispatcher *d, cow_reply *reply, int err, const 
                 break;
         case -EBUSY:
                 code = COWD__V1__CODE__FAILED_PRECONDITION;
-                why = "the file is mapped; unmap it first";
+                why = "the file is mapped, or has pages not yet written back; unmap it first";
                 break;
         case -EIO:
                 code = COWD__V1__CODE__UNAVAILABLE;
@@ -100,14 +105,15 @@ static int files_available(cow_dispatcher *d, cow_reply *reply, const char *op)
  * Whether uid's file name may be replaced or removed: not while the engine
  * holds it (mapped, or pages of it in the page cache). Pages cached after
  * their last mapping went away hold it only until written back, so the
- * engine is asked to write back and let go of unmapped files first.
- * Returns 0 or -EBUSY.
+ * engine is first asked to write back and let go of unmapped files. That
+ * writes back the dirty pages of every file, which is only early, never
+ * wrong: a shared page may reach its file at any time. Returns 0 or -EBUSY.
  */
 static int file_check_unmapped(cow_dispatcher *d, uint32_t uid, const char *name)
 {
         char key[COW_FILESTORE_KEY_MAX];
 
-        if (cow_filestore_key(uid, name, key, sizeof(key)) < 0 || !d->engine)
+        if (cow_filestore_key(uid, name, key, sizeof(key)) < 0)
                 return 0; /* not a name the engine can hold: the store refuses it */
         if (!cow_engine_file_in_use(d->engine, key))
                 return 0;

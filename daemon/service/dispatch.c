@@ -452,7 +452,8 @@ static int handle_mmap(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         int r;
 
         if (in->prot & ~(uint32_t)COW_PROT_MASK)
-                return dispatch_reply_invalid(reply, "mmap", "prot has bits other than read (1) and write (2)");
+                return dispatch_reply_invalid(reply, "mmap",
+                                              "prot has bits other than read (1) and write (2)");
         if (in->kind == COWD__V1__MAP_KIND__ANONYMOUS && (in->path[0] || in->offset))
                 return dispatch_reply_invalid(reply, "mmap",
                                               "an anonymous mapping takes no path or offset");
@@ -520,7 +521,7 @@ static int handle_mprotect(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
 
         if (in->prot & ~(uint32_t)COW_PROT_MASK)
                 return dispatch_reply_invalid(reply, "mprotect",
-                                     "prot has bits other than read (1) and write (2)");
+                                              "prot has bits other than read (1) and write (2)");
         r = dispatch_proc_authorize(d, reply, uid, in->pid, "mprotect");
         if (r < 0)
                 return r;
@@ -706,7 +707,8 @@ static int handle_trace(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         int r;
 
         if (in->n_sizes != n || in->n_kinds != n)
-                return dispatch_reply_invalid(reply, "trace", "addrs, sizes and kinds differ in length");
+                return dispatch_reply_invalid(reply, "trace",
+                                              "addrs, sizes and kinds differ in length");
         if (n > COW_SERVICE_LIMITS_TRACE_MAX) {
                 d->counters->oversize_requests++;
                 cow_reply_set_status(reply, COWD__V1__CODE__RESOURCE_EXHAUSTED,

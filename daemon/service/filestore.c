@@ -23,7 +23,7 @@ struct cow_filestore {
         int root; /* the data directory */
         struct cow_filestore_limits limits;
         struct cow_filestore_counters counters;
-        bool no_openat2; /* the kernel said ENOSYS once: use the fallback from then on */
+        bool no_openat2; /* openat2() was refused once: use the fallback from then on */
         struct open_file *open;
         uint64_t clock;
 };
@@ -74,9 +74,10 @@ static int key_parse(const char *key, uint32_t *ret_uid, const char **ret_name)
 
 /*
  * Opens one path component beneath dirfd: never through a symlink, never
- * outside dirfd. openat2() says so to the kernel; without it (ENOSYS, before
- * Linux 5.6), a single component opened with O_NOFOLLOW is as safe, since
- * names hold no '/'. Returns an fd or a negative errno (-ELOOP for a link).
+ * outside dirfd. openat2() says so to the kernel; without it (ENOSYS before
+ * Linux 5.6, or EPERM from a seccomp filter), a single component opened with
+ * O_NOFOLLOW is as safe, since names hold no '/'. Returns an fd or a negative
+ * errno (-ELOOP for a link).
  */
 static int open_beneath(cow_filestore *fs, int dirfd, const char *component, int flags,
                         mode_t mode)
@@ -91,12 +92,26 @@ static int open_beneath(cow_filestore *fs, int dirfd, const char *component, int
                 long fd = syscall(SYS_openat2, dirfd, component, &how, sizeof(how));
                 if (fd >= 0)
                         return (int)fd;
-                if (errno != ENOSYS)
+                /*
+                 * ENOSYS: a kernel before 5.6. EPERM: a seccomp filter that does
+                 * not know the call. Either way openat() serves from now on.
+                 */
+                if (errno != ENOSYS && errno != EPERM)
                         return -errno;
                 fs->no_openat2 = true;
         }
         int fd = openat(dirfd, component, flags | O_NOFOLLOW, mode);
-        return fd < 0 ? -errno : fd;
+        if (fd >= 0)
+                return fd;
+        if (errno == ENOTDIR && (flags & O_DIRECTORY)) {
+                /* O_NOFOLLOW with O_DIRECTORY says ENOTDIR for a link: say what openat2 says. */
+                struct stat st;
+                if (fstatat(dirfd, component, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISLNK(st.st_mode))
+                        return -ELOOP;
+                errno = ENOTDIR;
+        }
+        return -errno;
 }
 
 /* The owner's directory, created (0700) when create is set: an fd or a negative errno. */
@@ -178,6 +193,7 @@ int cow_filestore_open(const char *dir, const struct cow_filestore_limits *limit
                 return -ENOMEM;
         }
         fs->limits = *limits;
+        fs->no_openat2 = limits->openat_only;
         if (fs->limits.max_open == 0)
                 fs->limits.max_open = 1;
         fs->open = calloc(fs->limits.max_open, sizeof(*fs->open));

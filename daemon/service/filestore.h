@@ -44,6 +44,8 @@ struct cow_filestore_limits {
         uint64_t quota_bytes;    /* one owner's files together */
         uint32_t max_files;      /* files one owner may have */
         uint32_t max_open;       /* fds kept open for the engine's page I/O */
+        bool openat_only;        /* never try openat2(), as where the kernel lacks it
+                                  * (lets tests cover that path) */
 };
 
 struct cow_filestore_counters {

@@ -156,6 +156,7 @@ int cow_metrics_render(const struct cow_metrics_sources *src, struct evbuffer *o
         emit(&rd, "cowd_faults_total{kind=\"zero_fill\"} %llu\n", (unsigned long long)st.zero_fills);
         emit(&rd, "cowd_faults_total{kind=\"zero_map\"} %llu\n", (unsigned long long)st.zero_maps);
         emit(&rd, "cowd_faults_total{kind=\"segv\"} %llu\n", (unsigned long long)st.segv_faults);
+        emit(&rd, "cowd_faults_total{kind=\"bus\"} %llu\n", (unsigned long long)st.bus_faults);
         one(&rd, "cowd_cow_copies_total", "counter",
             "Copy-on-write faults that copied a shared frame.", st.cow_copies);
         one(&rd, "cowd_cow_reuses_total", "counter",
@@ -194,6 +195,15 @@ int cow_metrics_render(const struct cow_metrics_sources *src, struct evbuffer *o
             st.frames_used * st.page_size);
         one(&rd, "cowd_page_table_bytes", "gauge", "Page-table memory allocated.", st.pt_bytes);
         one(&rd, "cowd_processes", "gauge", "Live simulated processes.", st.procs);
+        one(&rd, "cowd_file_pages", "gauge", "Frames in the page cache of mapped files.",
+            st.file_pages);
+        one(&rd, "cowd_dirty_pages", "gauge", "Page-cache frames not yet written back.",
+            st.dirty_pages);
+        one(&rd, "cowd_writebacks_total", "counter", "Pages written back to their files.",
+            st.writebacks);
+        one(&rd, "cowd_file_reads_total", "counter", "Pages read from files.", st.file_reads);
+        one(&rd, "cowd_file_errors_total", "counter",
+            "File reads, write-backs or syncs that failed.", st.file_errors);
         one(&rd, "cowd_connections", "gauge", "Client connections open now.", c->connections);
         return rd.failed;
 }

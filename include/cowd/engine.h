@@ -146,6 +146,7 @@ struct cow_engine_config {
 
 #define COW_FB_MAX_BYTES (UINT64_C(64) << 20)
 #define COW_FILE_KEY_MAX 255
+#define COW_FILE_SIZE_MAX (UINT64_C(1) << 62)
 
 /* Fills *cfg with the defaults above. */
 void cow_engine_config_init(struct cow_engine_config *cfg);
@@ -300,7 +301,8 @@ struct cow_mmap_args {
         enum cow_map_kind kind;
         /* COW_MAP_FILE: */
         const char *file_key; /* 1..max_file_key bytes; copied */
-        uint64_t file_size;   /* the file's size in bytes now (the caller's stat) */
+        uint64_t file_size;   /* the file's size in bytes now (the caller's stat),
+                               * at most COW_FILE_SIZE_MAX */
         uint64_t offset;      /* FILE and DEVICE: where the mapping starts, page aligned */
         /* COW_MAP_DEVICE: */
         enum cow_device device;
@@ -319,12 +321,15 @@ struct cow_mmap_args {
  * pages are the page cache's until this process writes one, which then gets
  * its own copy (a later shared write by another shows through only on pages
  * this process has not written); nothing reaches the file. Bytes past the end
- * of the file in its last page read as zero; a page wholly beyond the end
- * faults with COW_BUS_ADRERR (mapping it is allowed, as on Linux). The key's
+ * of the file in its last page read as zero (bytes a shared mapper stores
+ * there stay in memory while the page does, as on Linux, but never reach the
+ * file); a page wholly beyond the end faults with COW_BUS_ADRERR, changing
+ * nothing (mapping it is allowed, as on Linux). The key's
  * size is taken from the first mapping while the engine holds the file; a
  * later mapping giving another file_size is -EINVAL. A key longer than
- * max_file_key is -ENAMETOOLONG; an empty key, an unaligned offset or one
- * whose pages overflow is -EINVAL; more than max_files keys at once, -EMFILE.
+ * max_file_key is -ENAMETOOLONG; an empty key, a size above
+ * COW_FILE_SIZE_MAX, an unaligned offset or one whose pages overflow is
+ * -EINVAL; more than max_files keys at once, -EMFILE.
  *
  * COW_MAP_DEVICE maps device from offset; offset + length must lie within
  * the device (its size rounded up to whole pages), else -EINVAL. A device
@@ -480,7 +485,8 @@ struct cow_sys_stats {
         uint64_t zero_fills;
         uint64_t zero_maps;
         uint64_t segv_faults;
-        int64_t bytes_saved;       /* (resident virtual pages - frames used) * page size */
+        int64_t bytes_saved;       /* (resident virtual pages - frames used - device frames
+                                    * mapped) * page size */
         uint64_t pt_bytes;         /* page-table memory actually allocated */
         uint64_t pt_nodes;
         uint64_t procs;            /* live processes */

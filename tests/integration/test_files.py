@@ -90,6 +90,11 @@ class RoundTrip(unittest.TestCase):
             self.assertEqual(lines[0].split("\t"), ["name", "size", "modified", "mapped"])
             self.assertEqual([l.split("\t")[:2] for l in lines[1:]],
                              [["big.bin", str(len(data))], ["hi.txt", "11"]])
+            # Standard input and output stand for a local file as "-".
+            cowctl(d, "file", "put", "piped", "@-", data=b"from a pipe\n")
+            self.assertEqual(cowctl(d, "file", "get", "piped", "-o", "-").stdout,
+                             b"from a pipe\n")
+            cowctl(d, "file", "rm", "piped")
             cowctl(d, "file", "rm", "big.bin")
             out = cowctl(d, "file", "get", "big.bin", check=False)
             self.assertEqual(out.returncode, 1)
@@ -200,6 +205,21 @@ class Limits(unittest.TestCase):
             r = w.call(file_get={"name": "f", "length": 1 << 30})
             self.assertEqual(code_name(r), "RESOURCE_EXHAUSTED")
             w.close()
+
+
+class Settings(unittest.TestCase):
+    def test_bad_file_and_device_settings_stop_the_start_naming_the_cause(self):
+        for args, says in ((["--fb-width", "16384", "--fb-height", "16384"], "64 MiB of pixels"),
+                           (["--fb-width", "0"], "--fb-width"),
+                           (["--console-log-size", "100"], "--console-log-size"),
+                           (["--max-mapped-files", "0"], "--max-mapped-files"),
+                           (["--files-dir", "/nonexistent/dir/files"], "/nonexistent/dir/files")):
+            with tempfile.TemporaryDirectory(prefix="cowd-files-") as tmp:
+                out = subprocess.run([cowdtest.daemon_binary(), "--socket",
+                                      os.path.join(tmp, "cowd.sock")] + args,
+                                     capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(out.returncode, 0, args)
+            self.assertIn(says, out.stderr, args)
 
 
 class FullDisk(unittest.TestCase):

@@ -150,6 +150,26 @@ class Metrics(unittest.TestCase):
         self.assertEqual(after.requests("unknown") - before.requests("unknown"), 0)
         w.close()
 
+    def test_file_pages_dirty_pages_and_write_backs(self):
+        w = self.daemon.connect()
+        self.assertEqual(code_name(w.call(file_put={"name": "f", "data": b"x" * 5000})), "OK")
+        pid = w.call(spawn={"name": "files"}).spawn.pid
+        addr = w.call(mmap={"pid": pid, "length": 8192, "prot": 3, "shared": True, "kind": 1,
+                            "path": "f"}).mmap.addr
+        self.assertEqual(code_name(w.call(write={"pid": pid, "addr": addr, "data": b"y"})), "OK")
+        s = Scrape(self.port)
+        self.assertEqual((s.get("cowd_file_pages"), s.get("cowd_dirty_pages"),
+                          s.get("cowd_file_reads_total")), (1, 1, 1))
+        self.assertEqual(code_name(w.call(read={"pid": pid, "addr": addr + 8191,
+                                                "length": 1})), "OK")
+        self.assertEqual(code_name(w.call(msync={"pid": pid, "addr": addr, "length": 8192,
+                                                 "sync": True})), "OK")
+        s = Scrape(self.port)
+        self.assertEqual((s.get("cowd_file_pages"), s.get("cowd_dirty_pages"),
+                          s.get("cowd_writebacks_total"), s.get("cowd_file_errors_total")),
+                         (2, 0, 1, 0))
+        w.close()
+
     def test_request_counters_agree_with_sys_stats(self):
         w = self.daemon.connect()
         for _ in range(5):

@@ -9,9 +9,11 @@ two processes' text in order; a full data directory fails a write-back
 with a typed error, keeps the pages dirty and loses nothing."""
 import contextlib
 import os
+import select
 import struct
 import subprocess
 import tempfile
+import time
 import unittest
 
 import cowdtest
@@ -34,6 +36,22 @@ def cowctl(d, *args, check=True):
         raise AssertionError("cowctl %s: %s%s" % (" ".join(args), out.stdout.decode(),
                                                   out.stderr.decode()))
     return out
+
+
+def read_until(pipe, want, seconds=20):
+    """Bytes read from pipe until they end with want; fails after the deadline."""
+    got = b""
+    deadline = time.monotonic() + seconds
+    while not got.endswith(want):
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([pipe], [], [], max(left, 0))
+        if not ready:
+            raise AssertionError("waited %ds for %r; got %r" % (seconds, want, got))
+        chunk = os.read(pipe.fileno(), 4096)
+        if not chunk:
+            raise AssertionError("the pipe closed before %r; got %r" % (want, got))
+        got += chunk
+    return got
 
 
 def owner_dir(files_dir):
@@ -289,6 +307,25 @@ class Devices(unittest.TestCase):
             w.close()
             out = cowctl(d, "console")
             self.assertEqual(out.stdout, want + b"a: more\n")
+
+    def test_console_follow_prints_what_comes_later(self):
+        with cowdtest.Daemon() as d:
+            w = d.connect()
+            p = ok(w.call(spawn={"name": "talker"})).spawn.pid
+            c = ok(w.call(mmap={"pid": p, "length": PAGE, "prot": 3, "kind": 2,
+                                "path": "console"})).mmap.addr
+            ok(w.call(write={"pid": p, "addr": c, "data": b"before\n"}))
+            follow = subprocess.Popen([os.environ["COWCTL_BIN"], "-s", d.socket_path, "console",
+                                       "-f"], stdout=subprocess.PIPE)
+            try:
+                self.assertEqual(read_until(follow.stdout, b"before\n"), b"before\n")
+                ok(w.call(write={"pid": p, "addr": c, "data": b"after\n"}))
+                self.assertEqual(read_until(follow.stdout, b"after\n"), b"after\n")
+            finally:
+                follow.kill()
+                follow.wait()
+                follow.stdout.close()
+            w.close()
 
     def test_a_small_console_log_says_what_was_lost(self):
         with cowdtest.Daemon("--console-log-size", "1K") as d:

@@ -14,6 +14,7 @@
 
 #include "engine_test.h"
 #include "blob.h"
+#include "crc32.h"
 #include "filemem.h"
 #include "swapmem.h"
 
@@ -312,6 +313,11 @@ static void test_mmap_bad(void **state)
         assert_rc(cow_engine_mmap(e, p, &a, &got), -EINVAL);
         a.file_key = "1000/a-key-longer-than-thirty-two-bytes";
         assert_rc(cow_engine_mmap(e, p, &a, &got), -ENAMETOOLONG);
+        /* a size no file has */
+        a.file_key = "1000/huge";
+        a.file_size = COW_FILE_SIZE_MAX + 1;
+        assert_rc(cow_engine_mmap(e, p, &a, &got), -EINVAL);
+        a.file_size = PG;
         /* a size that disagrees with the file the engine holds */
         (void)mmap_file(e, p, PG, COW_PROT_READ, true, f->key, 0);
         a.file_key = f->key;
@@ -584,6 +590,33 @@ static void test_evict_without_swap(void **state)
         te_exit(e, c);
 }
 
+/* A process at its own limit (max_resident) evicts its own file pages, writing them back. */
+static void test_local_limit_evicts_file_pages(void **state)
+{
+        (void)state;
+        cow_engine *e = new_files(64, 0);
+        struct memfile *f = add_file("1000/limited", 10 * PG, 21);
+        struct cow_spawn_args sa = { .name = "limited", .owner = 1000, .max_resident = 4,
+                                     .policy = COW_POLICY_LRU };
+        cow_pid p;
+        assert_ok(cow_engine_spawn_args(e, &sa, &p));
+        uint64_t a = mmap_file(e, p, 10 * PG, RW, true, f->key, 0);
+        for (uint64_t i = 0; i < 10; i++)
+                te_put64(e, p, a + i * PG, 0x500 + i);
+        assert_true(te_proc(e, p).rss_pages <= 4);
+        assert_true(f->writes >= 6); /* the pages it gave up went to the file */
+        for (uint64_t i = 0; i < 10; i++)
+                assert_int_equal(te_get64(e, p, a + i * PG), 0x500 + i);
+        assert_true(te_proc(e, p).rss_pages <= 4);
+        assert_true(te_sys(e).frames_used <= 4);
+        te_exit(e, p);
+        for (uint64_t i = 0; i < 10; i++) {
+                uint64_t v;
+                memcpy(&v, f->data + i * PG, sizeof(v));
+                assert_int_equal(v, 0x500 + i);
+        }
+}
+
 /* ---- backend errors ----------------------------------------------------- */
 
 static void test_write_errors(void **state)
@@ -720,6 +753,8 @@ static void test_framebuffer_across_fork(void **state)
         assert_int_equal(te_proc(e, c).faults_cow_copy, 0);
         assert_int_equal(te_used(e), 0);
         assert_int_equal(te_proc(e, p).device_pages, 2);
+        /* Two processes on two device pages: sharing saves two pages, no more. */
+        assert_int_equal(te_sys(e).bytes_saved, 2 * PG);
         /* A second process maps it too. */
         cow_pid q = te_spawn(e, "viewer");
         uint64_t fb2 = mmap_device(e, q, COW_DEV_FB0, PG, true);
@@ -791,6 +826,218 @@ static void test_console_log(void **state)
         te_read(e, p, cp, buf, 6);
         assert_memory_equal(buf, "eeeeee", 6);
         assert_verify(e);
+}
+
+/* Adjacent device mappings stay apart through mprotect: each keeps its own frames. */
+static void test_device_mappings_never_merge(void **state)
+{
+        (void)state;
+        cow_engine *e = new_files(8, 0);
+        cow_pid p = te_spawn(e, "adjacent");
+        struct cow_mmap_args a = { .addr = 0x100000, .length = PG, .prot = RW, .shared = true,
+                                   .kind = COW_MAP_DEVICE, .device = COW_DEV_FB0 };
+        uint64_t got;
+        assert_ok(cow_engine_mmap(e, p, &a, &got));
+        a.addr += PG;
+        a.device = COW_DEV_CONSOLE;
+        assert_ok(cow_engine_mmap(e, p, &a, &got));
+        assert_ok(cow_engine_mprotect(e, p, 0x100000, 2 * PG, COW_PROT_READ));
+        assert_int_equal(te_proc(e, p).maps, 2);
+        assert_ok(cow_engine_mprotect(e, p, 0x100000, 2 * PG, RW));
+        te_put64(e, p, 0x100000 + PG, 0x41);
+        assert_int_equal(cow_engine_console_end(e), 8);
+        uint64_t px;
+        assert_ok(cow_engine_device_read(e, COW_DEV_FB0, 0, &px, sizeof(px)));
+        assert_int_equal(px, 0);
+        assert_verify(e);
+}
+
+/* MAP_FIXED over a dirty shared file mapping writes it back first; madvise
+ * DONTNEED on a private one drops its copies, the file's bytes show again. */
+static void test_fixed_replace_and_dontneed(void **state)
+{
+        (void)state;
+        cow_engine *e = new_files(64, 0);
+        struct memfile *f = add_file("1000/fixed", 2 * PG, 19);
+        cow_pid p = te_spawn(e, "fixed");
+        uint64_t sh = mmap_file(e, p, 2 * PG, RW, true, f->key, 0);
+        te_put64(e, p, sh + PG, 0x4242);
+        struct cow_mmap_args a = { .addr = sh, .length = 2 * PG, .prot = RW, .fixed = true };
+        uint64_t got;
+        fm.fail_write = -EIO;
+        assert_rc(cow_engine_mmap(e, p, &a, &got), -EIO);
+        assert_int_equal(te_get64(e, p, sh + PG), 0x4242);
+        fm.fail_write = 0;
+        assert_ok(cow_engine_mmap(e, p, &a, &got));
+        uint64_t v;
+        memcpy(&v, f->data + PG, sizeof(v));
+        assert_int_equal(v, 0x4242);
+        assert_int_equal(te_get64(e, p, sh + PG), 0); /* anonymous now */
+        assert_false(cow_engine_file_in_use(e, f->key));
+
+        uint64_t pr = mmap_file(e, p, 2 * PG, RW, false, f->key, 0);
+        te_put64(e, p, pr, 0x99);
+        assert_ok(cow_engine_madvise(e, p, pr, PG, COW_MADV_DONTNEED));
+        memcpy(&v, f->data, sizeof(v));
+        assert_int_equal(te_get64(e, p, pr), v);
+        assert_verify(e);
+}
+
+/* ---- a randomised model --------------------------------------------------- */
+
+/*
+ * Random mmap, munmap, msync, fork, exit, reads and writes over one file in a
+ * memory of 8 frames with swap, against a model: what a shared mapper sees
+ * (view), and each private mapping's own copies of the pages it wrote. After
+ * an msync the file holds the view for that range; at the end, after
+ * sync_files, for all of it. cow_engine_verify() runs after every step.
+ */
+#define MODEL_PAGES 13
+#define MODEL_SIZE (12 * PG + 1000)
+#define MODEL_PROCS 4
+#define MODEL_MAPS 4
+
+struct model_map {
+        bool used, shared;
+        uint64_t addr, pgoff, npages;
+        uint8_t *copy[MODEL_PAGES]; /* private pages written: this mapping's own bytes */
+};
+
+struct model_proc {
+        cow_pid pid;
+        struct model_map m[MODEL_MAPS];
+};
+
+static uint64_t model_rand(uint64_t *x)
+{
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        return *x;
+}
+
+static void model_unmap(struct model_map *m)
+{
+        for (int i = 0; i < MODEL_PAGES; i++)
+                free(m->copy[i]);
+        *m = (struct model_map){ 0 };
+}
+
+/* The bytes the model says page i of mapping m shows. */
+static const uint8_t *model_page(const uint8_t *view, const struct model_map *m, uint64_t i)
+{
+        return m->copy[i] ? m->copy[i] : view + (m->pgoff + i) * PG;
+}
+
+static void model_sequence(uint64_t seed, int steps)
+{
+        cow_engine *e = new_files(8, 256);
+        struct memfile *f = add_file("1000/model", MODEL_SIZE, seed);
+        static uint8_t view[MODEL_PAGES * PG];
+        memset(view, 0, sizeof(view));
+        memcpy(view, f->data, MODEL_SIZE);
+        struct model_proc procs[MODEL_PROCS] = { 0 };
+        procs[0].pid = te_spawn(e, "model");
+        uint64_t x = seed * 2654435761u + 1;
+        uint8_t buf[PG];
+
+        for (int step = 0; step < steps; step++) {
+                struct model_proc *p = &procs[model_rand(&x) % MODEL_PROCS];
+                if (!p->pid)
+                        continue;
+                struct model_map *m = &p->m[model_rand(&x) % MODEL_MAPS];
+                unsigned op = (unsigned)(model_rand(&x) % 10);
+                if (!m->used && op < 8) {
+                        m->pgoff = model_rand(&x) % MODEL_PAGES;
+                        m->npages = 1 + model_rand(&x) % (MODEL_PAGES - m->pgoff);
+                        m->shared = model_rand(&x) % 2;
+                        m->addr = mmap_file(e, p->pid, m->npages * PG, RW, m->shared, f->key,
+                                            m->pgoff * PG);
+                        m->used = true;
+                        continue;
+                }
+                if (op < 4 && m->used) { /* a write within the file's bytes */
+                        uint64_t i = model_rand(&x) % m->npages;
+                        uint64_t base = (m->pgoff + i) * PG;
+                        uint64_t off = model_rand(&x) % PG, len = 1 + model_rand(&x) % 64;
+                        if (base + off + len > MODEL_SIZE || off + len > PG)
+                                continue;
+                        te_pattern(buf, len, x);
+                        te_write(e, p->pid, m->addr + i * PG + off, buf, len);
+                        if (m->shared) {
+                                memcpy(view + base + off, buf, len);
+                        } else {
+                                if (!m->copy[i]) {
+                                        m->copy[i] = malloc(PG);
+                                        assert_non_null(m->copy[i]);
+                                        memcpy(m->copy[i], view + base, PG);
+                                }
+                                memcpy(m->copy[i] + off, buf, len);
+                        }
+                } else if (op < 7 && m->used) { /* a whole page read back */
+                        uint64_t i = model_rand(&x) % m->npages;
+                        te_read(e, p->pid, m->addr + i * PG, buf, PG);
+                        assert_memory_equal(buf, model_page(view, m, i), PG);
+                } else if (op == 7 && m->used) { /* msync: the file catches up there */
+                        assert_ok(cow_engine_msync(e, p->pid, m->addr, m->npages * PG, true));
+                        assert_verify(e);
+                        if (m->shared) {
+                                uint64_t lo = m->pgoff * PG, hi = (m->pgoff + m->npages) * PG;
+                                if (hi > MODEL_SIZE)
+                                        hi = MODEL_SIZE;
+                                if (lo < hi)
+                                        assert_memory_equal(f->data + lo, view + lo, hi - lo);
+                        }
+                } else if (op == 8 && m->used) {
+                        assert_ok(cow_engine_munmap(e, p->pid, m->addr, m->npages * PG));
+                        assert_verify(e);
+                        model_unmap(m);
+                } else if (op == 9) { /* fork into a free slot, or exit */
+                        struct model_proc *c = NULL;
+                        for (int k = 0; k < MODEL_PROCS && !c; k++)
+                                if (!procs[k].pid)
+                                        c = &procs[k];
+                        if (c && model_rand(&x) % 2) {
+                                c->pid = te_fork(e, p->pid);
+                                for (int k = 0; k < MODEL_MAPS; k++) {
+                                        c->m[k] = p->m[k];
+                                        for (int i = 0; i < MODEL_PAGES; i++) {
+                                                if (!p->m[k].copy[i])
+                                                        continue;
+                                                c->m[k].copy[i] = malloc(PG);
+                                                assert_non_null(c->m[k].copy[i]);
+                                                memcpy(c->m[k].copy[i], p->m[k].copy[i], PG);
+                                        }
+                                }
+                        } else if (p != &procs[0]) {
+                                te_exit(e, p->pid);
+                                for (int k = 0; k < MODEL_MAPS; k++)
+                                        model_unmap(&p->m[k]);
+                                p->pid = 0;
+                        }
+                }
+        }
+        assert_ok(cow_engine_sync_files(e, true));
+        assert_memory_equal(f->data, view, MODEL_SIZE);
+        assert_int_equal(fm.extends, 0);
+        for (int k = 0; k < MODEL_PROCS; k++) {
+                if (procs[k].pid)
+                        te_exit(e, procs[k].pid);
+                for (int j = 0; j < MODEL_MAPS; j++)
+                        model_unmap(&procs[k].m[j]);
+        }
+        assert_false(cow_engine_file_in_use(e, f->key));
+        assert_int_equal(te_used(e), 0);
+        assert_true(te_sys(e).evictions > 0);
+        te_free(e);
+        filemem_fini(&fm);
+}
+
+static void test_random_against_model(void **state)
+{
+        (void)state;
+        for (uint64_t seed = 1; seed <= 40; seed++)
+                model_sequence(seed, 600);
 }
 
 /* ---- checkpoints ------------------------------------------------------- */
@@ -899,6 +1146,85 @@ static void test_checkpoint_misfit(void **state)
         free(b.p);
 }
 
+/* A committed checkpoint of an earlier format (fuzz corpus: no closing CRC), CRC appended. */
+static struct blob corpus_checkpoint(const char *name)
+{
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s", COWD_CHECKPOINT_CORPUS, name);
+        FILE *in = fopen(path, "rb");
+        assert_non_null(in);
+        struct blob b = { 0 };
+        uint8_t chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0)
+                assert_ok(blob_sink(&b, chunk, n));
+        fclose(in);
+        uint32_t crc = crc32_update(0, b.p, b.len);
+        uint8_t tail[4] = { (uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
+                            (uint8_t)(crc >> 24) };
+        assert_ok(blob_sink(&b, tail, sizeof(tail)));
+        return b;
+}
+
+/*
+ * Checkpoints of versions 1 and 2 still load, with no files and blank
+ * devices, and the engine they make maps files and devices and saves as
+ * version 3.
+ */
+static void test_earlier_versions_load(void **state)
+{
+        (void)state;
+        const char *names[] = { "fork-tree", "swapped" };
+        for (int k = 0; k < 2; k++) {
+                struct blob b = corpus_checkpoint(names[k]);
+                assert_int_equal(b.p[8], k + 1);
+                struct cow_engine_config cfg;
+                cow_engine_config_init(&cfg); /* the shape fuzz_checkpoint's seeds have */
+                cfg.mem_bytes = 64 * 4096;
+                cfg.tlb_entries = 8;
+                cfg.tlb_ways = 2;
+                cfg.max_procs = 64;
+                cfg.max_maps_per_proc = 64;
+                cfg.max_pt_bytes = 256 * 4096 * 2;
+                cfg.swap_slots = k ? 16 : 0;
+                swapmem_fini(&sm);
+                assert_ok(swapmem_init(&sm, 16, PG));
+                cow_engine *e = NULL;
+                const char *why = NULL;
+                int r = cow_engine_load_swap(&cfg, blob_source, &b, k ? &swapmem_ops : NULL,
+                                             k ? &sm : NULL, &e, &why);
+                if (r != 0)
+                        fail_msg("%s: %d %s", names[k], r, why ? why : "");
+                te_track(e);
+                free(b.p);
+                assert_verify(e);
+                assert_int_equal(te_sys(e).files, 0);
+                assert_int_equal(cow_engine_console_end(e), 0);
+                filemem_fini(&fm);
+                cow_engine_set_files(e, &filemem_ops, &fm);
+                struct memfile *f = add_file("1000/new", PG, 20);
+                cow_pid p = cow_engine_proc_next(e, 0);
+                assert_true(p != 0);
+                uint64_t a = mmap_file(e, p, PG, RW, true, f->key, 0);
+                te_put64(e, p, a, 0x33);
+                uint64_t con = mmap_device(e, p, COW_DEV_CONSOLE, PG, true);
+                te_write(e, p, con, "v3", 2);
+                struct blob out = { 0 };
+                assert_ok(cow_engine_save(e, blob_sink, &out));
+                assert_int_equal(out.p[8], 3);
+                cow_engine *back = NULL;
+                assert_ok(cow_engine_load_swap(&cfg, blob_source, &out, k ? &swapmem_ops : NULL,
+                                               k ? &sm : NULL, &back, &why));
+                te_track(back);
+                cow_engine_set_files(back, &filemem_ops, &fm);
+                assert_int_equal(te_get64(back, p, a), 0x33);
+                assert_int_equal(cow_engine_console_end(back), 2);
+                free(out.p);
+                te_free(back);
+                te_free(e);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -919,13 +1245,18 @@ int main(void)
                 cmocka_unit_test_teardown(test_offset_and_partial_msync, fm_teardown),
                 cmocka_unit_test_teardown(test_evict_dirty_file_pages, fm_teardown),
                 cmocka_unit_test_teardown(test_evict_without_swap, fm_teardown),
+                cmocka_unit_test_teardown(test_local_limit_evicts_file_pages, fm_teardown),
                 cmocka_unit_test_teardown(test_write_errors, fm_teardown),
                 cmocka_unit_test_teardown(test_read_errors, fm_teardown),
                 cmocka_unit_test_teardown(test_evict_write_error, fm_teardown),
                 cmocka_unit_test_teardown(test_framebuffer_across_fork, fm_teardown),
                 cmocka_unit_test_teardown(test_console_log, fm_teardown),
+                cmocka_unit_test_teardown(test_device_mappings_never_merge, fm_teardown),
+                cmocka_unit_test_teardown(test_fixed_replace_and_dontneed, fm_teardown),
+                cmocka_unit_test_teardown(test_random_against_model, fm_teardown),
                 cmocka_unit_test_teardown(test_checkpoint_round_trip, fm_teardown),
                 cmocka_unit_test_teardown(test_checkpoint_misfit, fm_teardown),
+                cmocka_unit_test_teardown(test_earlier_versions_load, fm_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

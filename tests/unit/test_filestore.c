@@ -177,13 +177,19 @@ static void test_each_limit_has_its_error(void **state)
         cow_filestore_free(fs);
 }
 
-static void test_planted_links_are_refused(void **state)
+/* Links planted in the store, met through openat2() or, where it is missing, openat(). */
+static void planted_links_are_refused(bool openat_only)
 {
+        struct cow_filestore_limits l = limits;
         cow_filestore *fs = store_new();
+        char err[256];
+
+        l.openat_only = openat_only;
+        cow_filestore_free(fs);
+        assert_int_equal(cow_filestore_open(data_dir, &l, &fs, err, sizeof(err)), 0);
         char path[256], buf[8];
         uint64_t size;
         size_t n;
-        (void)state;
 
         assert_int_equal(cow_filestore_put(fs, 1000, "real", 0, "x", 1), 0);
         /* A link to a file outside, planted where a file would be. */
@@ -198,11 +204,30 @@ static void test_planted_links_are_refused(void **state)
         snprintf(path, sizeof(path), "%s/1001", data_dir);
         assert_int_equal(symlink("1000", path), 0);
         assert_int_equal(cow_filestore_get(fs, 1001, "real", 0, buf, 1, &n), -ELOOP);
+        /* A plain file where an owner's directory belongs: typed, not followed. */
+        snprintf(path, sizeof(path), "%s/1002", data_dir);
+        FILE *f = fopen(path, "we");
+        assert_non_null(f);
+        fclose(f);
+        assert_int_equal(cow_filestore_get(fs, 1002, "real", 0, buf, 1, &n), -ENOTDIR);
+        assert_int_equal(cow_filestore_put(fs, 1002, "real", 0, "x", 1), -ENOTDIR);
         /* A FIFO does not block the store. */
         snprintf(path, sizeof(path), "%s/1000/fifo", data_dir);
         assert_int_equal(mkfifo(path, 0600), 0);
         assert_int_equal(cow_filestore_get(fs, 1000, "fifo", 0, buf, 1, &n), -EINVAL);
         cow_filestore_free(fs);
+}
+
+static void test_planted_links_are_refused(void **state)
+{
+        (void)state;
+        planted_links_are_refused(false);
+}
+
+static void test_planted_links_are_refused_without_openat2(void **state)
+{
+        (void)state;
+        planted_links_are_refused(true);
 }
 
 static void test_page_io_by_key(void **state)
@@ -314,6 +339,7 @@ int main(void)
                 cmocka_unit_test(test_owners_are_apart),
                 cmocka_unit_test(test_each_limit_has_its_error),
                 cmocka_unit_test(test_planted_links_are_refused),
+                cmocka_unit_test(test_planted_links_are_refused_without_openat2),
                 cmocka_unit_test(test_page_io_by_key),
                 cmocka_unit_test(test_list_pages_in_name_order),
                 cmocka_unit_test(test_full_filesystem_keeps_the_old_file),
