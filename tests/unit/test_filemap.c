@@ -30,11 +30,10 @@ static int fm_teardown(void **state)
         return te_free_all(state);
 }
 
-/* An engine of nframes 4 KiB frames with the in-memory file backend (and nslots of swap). */
-static cow_engine *new_files(uint64_t nframes, uint64_t nslots)
+/* The shape these tests use: small limits, a 64x32 framebuffer, a 1 KiB console log. */
+static struct cow_engine_config files_config(uint64_t nframes, uint64_t nslots)
 {
         struct cow_engine_config cfg;
-        cow_engine *e = NULL;
         cow_engine_config_init(&cfg);
         cfg.mem_bytes = nframes * PG;
         cfg.swap_slots = nslots;
@@ -43,6 +42,14 @@ static cow_engine *new_files(uint64_t nframes, uint64_t nslots)
         cfg.fb_width = 64;
         cfg.fb_height = 32;
         cfg.console_log_bytes = 1024;
+        return cfg;
+}
+
+/* An engine of nframes 4 KiB frames with the in-memory file backend (and nslots of swap). */
+static cow_engine *new_files(uint64_t nframes, uint64_t nslots)
+{
+        struct cow_engine_config cfg = files_config(nframes, nslots);
+        cow_engine *e = NULL;
         assert_ok(cow_engine_new(&cfg, &e));
         te_track(e);
         filemem_fini(&fm);
@@ -1044,15 +1051,7 @@ static void test_random_against_model(void **state)
 
 static cow_engine *round_trip(cow_engine *e)
 {
-        struct cow_engine_config cfg;
-        cow_engine_config_init(&cfg);
-        cfg.mem_bytes = 16 * PG;
-        cfg.swap_slots = 64;
-        cfg.max_files = 4;
-        cfg.max_file_key = 32;
-        cfg.fb_width = 64;
-        cfg.fb_height = 32;
-        cfg.console_log_bytes = 1024;
+        struct cow_engine_config cfg = files_config(16, 64);
         struct blob b = { 0 };
         assert_ok(cow_engine_save(e, blob_sink, &b));
         cow_engine *back = NULL;
@@ -1131,14 +1130,8 @@ static void test_checkpoint_misfit(void **state)
         cow_engine *e = new_files(16, 0);
         struct blob b = { 0 };
         assert_ok(cow_engine_save(e, blob_sink, &b));
-        struct cow_engine_config cfg;
-        cow_engine_config_init(&cfg);
-        cfg.mem_bytes = 16 * PG;
-        cfg.max_files = 4;
-        cfg.max_file_key = 32;
+        struct cow_engine_config cfg = files_config(16, 0);
         cfg.fb_width = 640;
-        cfg.fb_height = 32;
-        cfg.console_log_bytes = 1024;
         cow_engine *back = NULL;
         const char *why = NULL;
         assert_rc(cow_engine_load(&cfg, blob_source, &b, &back, &why), -EINVAL);
