@@ -1874,19 +1874,19 @@ static void diff_teardown(struct diff *d)
         slotmem_fini(&d->sm[1]);
 }
 
-/* What a sequence with swap has done so far: pages evicted or read back, and swap I/O. */
+/*
+ * What a sequence with swap has done so far: pages evicted or read back, and
+ * swap I/O. The model's counts, which check_global() holds equal to the
+ * engine's after every operation (sys_stats walks every page table).
+ */
 struct swap_marks {
         uint64_t moves, io;
 };
 
-static struct swap_marks swap_marks(struct diff *d)
+static struct swap_marks swap_marks(const struct diff *d)
 {
-        struct cow_sys_stats s;
-
-        if (!d->swap)
-                return (struct swap_marks){ 0, 0 };
-        cow_engine_sys_stats(d->e, &s);
-        return (struct swap_marks){ s.evictions + s.swap_ins, s.swap_ins + s.swap_outs };
+        return (struct swap_marks){ d->c.evictions + d->c.swap_ins,
+                                    d->c.swap_ins + d->c.swap_outs };
 }
 
 /* One operation of a sequence without swap: a broad mix over small mappings. */
