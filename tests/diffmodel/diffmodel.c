@@ -70,7 +70,6 @@
 
 #include "blob.h"
 #include "engine-impl.h"
-#include "swapmem.h"
 
 #define MMAP_BASE UINT64_C(0x10000) /* where addr-0 placement starts */
 #define WIN_PAGES 480u  /* vpns [base, base + WIN_PAGES) of each process are modelled:
@@ -152,6 +151,54 @@ struct counters {
         uint64_t swap_ins, swap_outs, evictions, cache_hits;
 };
 
+/*
+ * The swap backend: one page buffer per slot, allocated on first write, so a
+ * sequence pays for the slots it uses, not for the thousands it might.
+ */
+struct slotmem {
+        unsigned char **page; /* SWAP_SLOTS entries */
+        size_t len;
+};
+
+static int slotmem_write(void *ctx, uint64_t slot, const void *page, size_t len)
+{
+        struct slotmem *m = ctx;
+
+        if (slot >= SWAP_SLOTS || len != m->len)
+                return -EINVAL;
+        if (!m->page[slot] && !(m->page[slot] = malloc(len)))
+                return -ENOMEM;
+        memcpy(m->page[slot], page, len);
+        return 0;
+}
+
+static int slotmem_read(void *ctx, uint64_t slot, void *page, size_t len)
+{
+        struct slotmem *m = ctx;
+
+        if (slot >= SWAP_SLOTS || len != m->len || !m->page[slot])
+                return -EINVAL; /* the engine reads only what it wrote */
+        memcpy(page, m->page[slot], len);
+        return 0;
+}
+
+static const struct cow_swap_ops slotmem_ops = { .write = slotmem_write, .read = slotmem_read };
+
+static void slotmem_fini(struct slotmem *m)
+{
+        for (size_t i = 0; m->page && i < SWAP_SLOTS; i++)
+                free(m->page[i]);
+        free(m->page);
+        m->page = NULL;
+}
+
+static int slotmem_init(struct slotmem *m, size_t len)
+{
+        m->len = len;
+        m->page = calloc(SWAP_SLOTS, sizeof *m->page);
+        return m->page ? 0 : -ENOMEM;
+}
+
 /* A frame of the model's physical memory. */
 struct mframe {
         struct mpage *pg; /* NULL: free */
@@ -176,7 +223,7 @@ struct diff {
         cow_engine *e;
         struct cow_engine_config cfg;
         bool swap;               /* this sequence swaps */
-        struct swapmem sm[2];    /* the engine's backend, and one to restore into */
+        struct slotmem sm[2];    /* the engine's backend, and one to restore into */
         int sm_cur;
         uint32_t tlb_ways, tlb_sets; /* ways == entries when fully associative */
         uint32_t pg; /* page size of this sequence */
@@ -1702,11 +1749,11 @@ static int diff_load(struct diff *d, struct blob *b, cow_engine **ret, const cha
 {
         if (!d->swap)
                 return cow_engine_load(&d->cfg, blob_source, b, ret, why);
-        struct swapmem *spare = &d->sm[1 - d->sm_cur];
-        swapmem_fini(spare);
-        if (swapmem_init(spare, d->cfg.swap_slots, d->pg) < 0)
+        struct slotmem *spare = &d->sm[1 - d->sm_cur];
+        slotmem_fini(spare);
+        if (slotmem_init(spare, d->pg) < 0)
                 return -ENOMEM;
-        return cow_engine_load_swap(&d->cfg, blob_source, b, &swapmem_ops, spare, ret, why);
+        return cow_engine_load_swap(&d->cfg, blob_source, b, &slotmem_ops, spare, ret, why);
 }
 
 static void op_checkpoint(struct diff *d)
@@ -1756,7 +1803,7 @@ static void op_checkpoint(struct diff *d)
         d->e = e2;
         if (d->swap) {
                 /* The restored engine swaps to the second backend now. */
-                swapmem_fini(&d->sm[d->sm_cur]);
+                slotmem_fini(&d->sm[d->sm_cur]);
                 d->sm_cur = 1 - d->sm_cur;
         }
 out:
@@ -1823,23 +1870,23 @@ static void diff_teardown(struct diff *d)
         }
         cow_engine_free(d->e);
         d->e = NULL;
-        swapmem_fini(&d->sm[0]);
-        swapmem_fini(&d->sm[1]);
+        slotmem_fini(&d->sm[0]);
+        slotmem_fini(&d->sm[1]);
 }
 
-/* What a sequence with swap has done so far: pages evicted or read back, and swap I/O. */
+/*
+ * What a sequence with swap has done so far: pages evicted or read back, and
+ * swap I/O. The model's counts, which check_global() holds equal to the
+ * engine's after every operation (sys_stats walks every page table).
+ */
 struct swap_marks {
         uint64_t moves, io;
 };
 
-static struct swap_marks swap_marks(struct diff *d)
+static struct swap_marks swap_marks(const struct diff *d)
 {
-        struct cow_sys_stats s;
-
-        if (!d->swap)
-                return (struct swap_marks){ 0, 0 };
-        cow_engine_sys_stats(d->e, &s);
-        return (struct swap_marks){ s.evictions + s.swap_ins, s.swap_ins + s.swap_outs };
+        return (struct swap_marks){ d->c.evictions + d->c.swap_ins,
+                                    d->c.swap_ins + d->c.swap_outs };
 }
 
 /* One operation of a sequence without swap: a broad mix over small mappings. */
@@ -1974,9 +2021,9 @@ static bool run(struct diff *d, uint64_t seed, unsigned nops, bool swap)
                 return dfail(d, "cow_engine_new = %d", r);
         if (swap) {
                 d->sm_cur = 0;
-                if (swapmem_init(&d->sm[0], cfg.swap_slots, d->pg) < 0)
+                if (slotmem_init(&d->sm[0], d->pg) < 0)
                         return dfail(d, "no memory for the swap backend");
-                cow_engine_set_swap(d->e, &swapmem_ops, &d->sm[0]);
+                cow_engine_set_swap(d->e, &slotmem_ops, &d->sm[0]);
         }
         if (d->verbose)
                 fprintf(stderr, "seed %llu: %llu frames of %u bytes, TLB %u entries %u ways, "
