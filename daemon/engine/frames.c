@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "frames.h"
 
+#include "charge.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -86,6 +88,8 @@ void frames_put(struct frames *f, uint32_t pfn)
                 return;
         if (fr->next != 0 && f->uncache)
                 f->uncache(f->uncache_ctx, fr->next - 1);
+        if (f->charge)
+                charge_frame_free(f->charge, pfn);
         fr->flags = 0;
         fr->aux = 0;
         fr->next = f->free_head;

@@ -67,6 +67,7 @@ struct frames {
         /* Called when a frame in the swap cache loses its last reference. */
         void (*uncache)(void *ctx, uint32_t slot);
         void *uncache_ctx;
+        struct charge *charge; /* owners' charges (charge.h), or NULL when not kept */
 };
 
 /* Reserves nframes usable frames of page_size bytes, the zero page and ndev device frames. */
