@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "charge.h"
 
+#include <cowd/engine.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +113,7 @@ bool charge_frames_allowed(struct charge *c, uint16_t idx, uint64_t need)
         if (c->owners[idx].frames + need <= c->max_frames)
                 return true;
         c->frame_refusals++;
+        c->last_refused = COW_QUOTA_FRAMES;
         return false;
 }
 

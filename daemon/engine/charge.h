@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cowd/engine.h>
+
 #define CHARGE_OWNERS_MAX 65535u
 
 struct charge_owner {
@@ -47,6 +49,7 @@ struct charge {
         uint64_t max_slots;          /* per owner; 0 = no quota */
         uint64_t frame_refusals;     /* accesses refused at a frame quota */
         uint64_t slot_refusals;      /* evictions refused at a swap-slot quota */
+        uint8_t last_refused;        /* enum cow_quota of the latest refusal */
 };
 
 /*
@@ -99,6 +102,7 @@ bool charge_slot_full(const struct charge *c, uint32_t pfn);
 static inline void charge_slot_refused(struct charge *c)
 {
         c->slot_refusals++;
+        c->last_refused = COW_QUOTA_SWAP_SLOTS;
 }
 
 /* Charges a slot just written with frame pfn to the frame's owner. */

@@ -682,6 +682,11 @@ int cow_engine_owner_charge(const cow_engine *e, uint32_t uid, uint64_t *ret_fra
         return 0;
 }
 
+enum cow_quota cow_engine_last_quota(const cow_engine *e)
+{
+        return (enum cow_quota)e->charge.last_refused;
+}
+
 int cow_engine_set_quotas(cow_engine *e, uint64_t max_frames_per_owner,
                           uint64_t max_swap_slots_per_owner)
 {

@@ -37,6 +37,8 @@ static const struct reload_field fields[] = {
         RF("[limits] max_processes", engine.max_procs, 0),
         RF("[limits] max_maps_per_process", engine.max_maps_per_proc, 0),
         RF("[limits] max_page_table_bytes", engine.max_pt_bytes, 0),
+        RF("[limits] max_frames_per_user", engine.max_frames_per_owner, 0),
+        RF("[limits] max_swap_slots_per_user", engine.max_swap_slots_per_owner, 0),
         RF("[limits] max_frame_bytes", max_frame_bytes, 0),
         RF("[listen] socket", socket_path, 0),
         RF("[listen] socket_mode", socket_mode, 0),

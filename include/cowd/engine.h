@@ -597,6 +597,15 @@ int cow_engine_oom_victims(cow_engine *e, cow_pid *out, size_t cap);
 int cow_engine_owner_charge(const cow_engine *e, uint32_t uid, uint64_t *ret_frames,
                             uint64_t *ret_slots);
 
+enum cow_quota {
+        COW_QUOTA_NONE = 0,
+        COW_QUOTA_FRAMES = 1,     /* max_frames_per_owner */
+        COW_QUOTA_SWAP_SLOTS = 2, /* max_swap_slots_per_owner */
+};
+
+/* Which quota the latest -EDQUOT came from (COW_QUOTA_NONE before any). */
+enum cow_quota cow_engine_last_quota(const cow_engine *e);
+
 /*
  * Changes the quotas of a running engine (a reload). Charges already made
  * stay, even above a lowered quota: only new ones are refused. -EOPNOTSUPP
