@@ -30,8 +30,6 @@ void cow_service_limits_init(struct cow_service_limits *limits, const struct cow
         limits->fb_height = cfg->engine.fb_height;
         limits->max_connections = cfg->max_connections;
         limits->max_procs_per_user = cfg->max_procs_per_user;
-        limits->max_frames_per_user = cfg->engine.max_frames_per_owner;
-        limits->max_swap_slots_per_user = cfg->engine.max_swap_slots_per_owner;
         limits->idle_timeout_s = cfg->idle_timeout_s;
         limits->output_watermark = cfg->output_watermark;
         limits->default_policy = cfg->engine.policy;

@@ -54,8 +54,6 @@ struct cow_service_limits {
         uint32_t fb_height;
         uint32_t max_connections;
         uint32_t max_procs_per_user;
-        uint64_t max_frames_per_user;     /* the engine's quotas, for the messages that cite them */
-        uint64_t max_swap_slots_per_user;
         uint32_t idle_timeout_s;
         uint32_t output_watermark;
         enum cow_policy default_policy; /* a spawn's POLICY_DEFAULT: the engine's */
