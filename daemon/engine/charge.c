@@ -24,6 +24,7 @@ int charge_init(struct charge *c, uint64_t max_frames, uint64_t max_slots, size_
         if (max_frames == 0 && max_slots == 0)
                 return 0;
         c->on = true;
+        c->complete = true;
         c->frame_len = nframes * sizeof(*c->frame);
         c->frame = reserve(c->frame_len);
         if (nslots) {

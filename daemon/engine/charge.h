@@ -40,6 +40,8 @@ struct charge_owner {
 
 struct charge {
         bool on;                     /* charges are kept (a quota was configured) */
+        bool complete;               /* every frame and slot in use is charged: kept since
+                                      * the start, or loaded with the charges */
         uint16_t *frame;             /* per frame number: owner index, 0 for none */
         uint16_t *slot;              /* per swap slot: owner index, 0 for none */
         size_t frame_len, slot_len;  /* bytes reserved for each array */

@@ -53,14 +53,16 @@
  *       a file mapping's object is its file's page cache)
  *
  * Version 4 adds per-owner charges (versions 1 to 3 still load):
- *   after the processes: u8 charges kept; when 1: u64 frame-quota refusals,
+ *   after the processes: u8 charges (0: not kept, 1: kept, 2: kept and every frame
+ *       and slot in use charged); when kept: u64 frame-quota refusals,
  *       u64 swap-quota refusals, u32 owner entries, per entry u32 uid, then
  *       per frame 1..hwm u16 owner entry (0: uncharged), then per slot
  *       0..slots hwm-1 u16 owner entry
  *   Each owner's totals and process counts follow and are recomputed. An
  *   engine that keeps no charges reads past them; one that keeps charges
  *   loading a checkpoint without them starts with every frame and slot
- *   uncharged (they are charged as they are made anew).
+ *   uncharged (they are charged as they are made anew), and is no longer
+ *   held to every frame in use being charged.
  *
  * The reverse map and node bases follow from the page tables and are rebuilt.
  * Node counters (pages, zeros, nodes) are recomputed rather than stored. A
@@ -409,7 +411,7 @@ static void write_proc(struct writer *w, const struct cow_proc *p)
 static void write_charges(struct writer *w, const struct cow_engine *e)
 {
         const struct charge *c = &e->charge;
-        w_u8(w, c->on);
+        w_u8(w, c->on ? 1 + c->complete : 0);
         if (!c->on)
                 return;
         w_u64(w, c->frame_refusals);
@@ -1090,7 +1092,11 @@ static uint16_t read_charge(struct reader *rd, uint32_t n, bool keep, uint64_t *
 static void read_charges(struct reader *rd, struct cow_engine *e)
 {
         struct charge *c = &e->charge;
-        if (r_u8(rd) == 0)
+        uint8_t kept = r_u8(rd);
+        c->complete = false;
+        if (rd->err == 0 && kept > 2)
+                r_fail(rd, -EBADMSG, "checkpoint charges are malformed");
+        if (rd->err || kept == 0)
                 return;
         uint64_t frame_refusals = r_u64(rd), slot_refusals = r_u64(rd);
         uint32_t n = r_u32(rd);
@@ -1109,6 +1115,7 @@ static void read_charges(struct reader *rd, struct cow_engine *e)
                 c->cap = n + 1;
                 c->frame_refusals = frame_refusals;
                 c->slot_refusals = slot_refusals;
+                c->complete = kept == 2; /* cow_engine_verify() holds it to that */
         }
         for (uint32_t i = 1; i <= n && rd->err == 0; i++) {
                 uint32_t uid = r_u32(rd);
@@ -1321,6 +1328,8 @@ int cow_engine_load_swap(const struct cow_engine_config *cfg, cow_source_fn sour
                 read_procs(&rd, e, &ls);
                 if (version >= 4)
                         read_charges(&rd, e);
+                else
+                        e->charge.complete = false;
                 if (rd.err == 0)
                         check_objects_used(&rd, e, &ls);
         }

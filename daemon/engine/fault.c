@@ -404,7 +404,9 @@ static int translate(struct cow_engine *e, struct cow_proc *p, const struct vma 
  * Before vpn is faulted in under memory pressure: evicts until the page's
  * needs fit, first p's own pages while p is at its limit (sparing the pages
  * of the access, [lo, hi)), then by the global policy, then (if enabled) by
- * the OOM killer. 0, -ENOMEM, -ENOBUFS or the backend's error.
+ * the OOM killer; then checks the owner's frame quota once more (eviction
+ * may have taken a page of the access that must now come back). 0, -ENOMEM,
+ * -ENOBUFS, -EDQUOT or the backend's error.
  */
 static int make_room(struct cow_engine *e, struct cow_proc *p, const struct vma *v,
                      uint64_t vpn, bool write, uint64_t lo, uint64_t hi)
@@ -419,7 +421,8 @@ static int make_room(struct cow_engine *e, struct cow_proc *p, const struct vma 
                         if (r == -ENOMEM)
                                 r = oom_kill(e, p);
                 } else {
-                        return 0;
+                        return charge_frames_allowed(&e->charge, p->charge, need.frames) ?
+                               0 : -EDQUOT;
                 }
                 if (r < 0)
                         return r;

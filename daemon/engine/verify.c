@@ -530,6 +530,9 @@ static void check_charges(struct verify *v)
         for (uint32_t pfn = 0; pfn < frames_span(f); pfn = pfn == f->hwm ? f->nframes + 1 :
                                                            pfn + 1) {
                 uint16_t idx = c->frame[pfn];
+                if (c->complete && !idx && pfn != FRAME_ZERO && !frames_is_device(f, pfn) &&
+                    f->meta[pfn].refs)
+                        fail(v, "frame %" PRIu32 " is in use but charged to no one", pfn);
                 if (idx && (pfn == FRAME_ZERO || frames_is_device(f, pfn) || !f->meta[pfn].refs))
                         fail(v, "frame %" PRIu32 " is charged but is the zero page, a device"
                                 " frame or free", pfn);
@@ -538,6 +541,8 @@ static void check_charges(struct verify *v)
         }
         for (uint32_t s = 0; s < e->swap.hwm; s++) {
                 uint16_t idx = c->slot[s];
+                if (c->complete && !idx && e->swap.s[s].count != 0)
+                        fail(v, "swap slot %" PRIu32 " is in use but charged to no one", s);
                 if (idx && e->swap.s[s].count == 0)
                         fail(v, "swap slot %" PRIu32 " is charged but free", s);
                 if (idx)

@@ -493,6 +493,120 @@ static void test_owner_entries_are_reused(void **state)
         te_free(e);
 }
 
+/* ---- random operations ------------------------------------------------ */
+
+#define RND_PROCS 8
+#define RND_OWNERS 3
+#define RND_FRAMES 10 /* the frame quota */
+#define RND_SLOTS 6   /* the swap-slot quota */
+
+struct rnd_proc {
+        cow_pid pid;
+        uint32_t uid;
+        uint64_t anon, shared, file; /* 8, 4 and 8 pages */
+};
+
+static uint64_t rnd_next(uint64_t *s)
+{
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        return *s;
+}
+
+/* No owner is ever charged past its quota, and every charge is accounted for. */
+static void rnd_check(cow_engine *e, unsigned op, uint64_t seed)
+{
+        char msg[512];
+        if (cow_engine_verify(e, msg, sizeof msg) != 0)
+                fail_msg("seed %llu op %u: %s", (unsigned long long)seed, op, msg);
+        for (uint32_t uid = 1; uid <= RND_OWNERS; uid++) {
+                uint64_t frames = 0, slots = 0;
+                if (cow_engine_owner_charge(e, uid, &frames, &slots) == 0 &&
+                    (frames > RND_FRAMES || slots > RND_SLOTS))
+                        fail_msg("seed %llu op %u: uid %u holds %llu frames, %llu slots",
+                                 (unsigned long long)seed, op, uid,
+                                 (unsigned long long)frames, (unsigned long long)slots);
+        }
+}
+
+static void rnd_spawn(cow_engine *e, struct rnd_proc *v, unsigned *n, uint64_t *s)
+{
+        struct rnd_proc p = { .uid = 1 + (uint32_t)(rnd_next(s) % RND_OWNERS) };
+        struct cow_spawn_args a = { .owner = p.uid, .max_resident = rnd_next(s) % 2 ? 3 : 0 };
+        assert_ok(cow_engine_spawn_args(e, &a, &p.pid));
+        struct cow_mmap_args m = { .length = 8 * PG, .prot = RW };
+        assert_ok(cow_engine_mmap(e, p.pid, &m, &p.anon));
+        m = (struct cow_mmap_args){ .length = 4 * PG, .prot = RW, .shared = true };
+        assert_ok(cow_engine_mmap(e, p.pid, &m, &p.shared));
+        m = (struct cow_mmap_args){ .length = 8 * PG, .prot = RW, .shared = rnd_next(s) % 2,
+                                    .kind = COW_MAP_FILE, .file_key = "f",
+                                    .file_size = 8 * PG };
+        assert_ok(cow_engine_mmap(e, p.pid, &m, &p.file));
+        v[(*n)++] = p;
+}
+
+/* An access to a random page of a random region of p: any typed refusal is fine. */
+static void rnd_access(cow_engine *e, const struct rnd_proc *p, uint64_t *s)
+{
+        uint64_t r = rnd_next(s);
+        uint64_t base = r % 3 == 0 ? p->anon : r % 3 == 1 ? p->shared : p->file;
+        uint64_t pages = r % 3 == 1 ? 4 : 8;
+        uint64_t at = base + (rnd_next(s) % pages) * PG;
+        uint64_t v = r;
+        struct cow_fault f;
+        int rc = rnd_next(s) % 2 ? cow_engine_write(e, p->pid, at, &v, sizeof v, &f)
+                                 : cow_engine_read(e, p->pid, at, &v, sizeof v, &f);
+        if (rc != 0 && rc != -EDQUOT && rc != -ENOMEM && rc != -EFAULT && rc != -ENOBUFS)
+                fail_msg("access = %d (%s)", rc, cow_engine_strerror(rc));
+}
+
+static void test_random_operations_keep_charges_exact_and_within_quotas(void **state)
+{
+        (void)state;
+        uint64_t refusals = 0;
+        for (uint64_t seed = 1; seed <= 40; seed++) {
+                cow_engine *e = new_quota(24, 16, RND_FRAMES, RND_SLOTS);
+                assert_non_null(filemem_add(&fm, "f", NULL, 8 * PG));
+                struct rnd_proc v[RND_PROCS];
+                unsigned n = 0;
+                uint64_t s = seed * UINT64_C(0x9e3779b97f4a7c15);
+                for (unsigned op = 0; op < 400; op++) {
+                        uint64_t r = rnd_next(&s) % 16;
+                        if (n == 0 || (r == 0 && n < RND_PROCS)) {
+                                rnd_spawn(e, v, &n, &s);
+                        } else if (r == 1 && n < RND_PROCS) {
+                                struct rnd_proc c = v[rnd_next(&s) % n];
+                                if (cow_engine_fork(e, c.pid, &c.pid) == 0)
+                                        v[n++] = c;
+                        } else if (r == 2) {
+                                unsigned k = (unsigned)(rnd_next(&s) % n);
+                                assert_ok(cow_engine_exit(e, v[k].pid));
+                                v[k] = v[--n];
+                        } else if (r == 3) {
+                                const struct rnd_proc *p = &v[rnd_next(&s) % n];
+                                uint64_t at = p->anon + (rnd_next(&s) % 8) * PG;
+                                (void)cow_engine_madvise(e, p->pid, at, PG, COW_MADV_DONTNEED);
+                        } else if (r == 4) {
+                                const struct rnd_proc *p = &v[rnd_next(&s) % n];
+                                (void)cow_engine_munmap(e, p->pid, p->anon + 7 * PG, PG);
+                        } else {
+                                rnd_access(e, &v[rnd_next(&s) % n], &s);
+                        }
+                        rnd_check(e, op, seed);
+                }
+                struct cow_sys_stats st = te_sys(e);
+                refusals += st.frame_quota_refusals + st.swap_quota_refusals;
+                while (n > 0)
+                        assert_ok(cow_engine_exit(e, v[--n].pid));
+                rnd_check(e, 400, seed);
+                assert_int_equal(te_sys(e).charge_owners, 0);
+                te_free(e);
+        }
+        /* The quotas were reached, not just stayed under. */
+        assert_true(refusals > 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -509,6 +623,7 @@ int main(void)
                 cmocka_unit_test(test_checkpoints_keep_charges),
                 cmocka_unit_test(test_checkpoint_with_a_bad_charge_is_refused),
                 cmocka_unit_test(test_owner_entries_are_reused),
+                cmocka_unit_test(test_random_operations_keep_charges_exact_and_within_quotas),
         };
         return cmocka_run_group_tests(tests, NULL, teardown);
 }
