@@ -8,12 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-static void *reserve(size_t len)
-{
-        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        return p == MAP_FAILED ? NULL : p;
-}
+#include "frames.h"
 
 int charge_init(struct charge *c, uint64_t max_frames, uint64_t max_slots, size_t nframes,
                 uint32_t nslots)
@@ -26,10 +21,10 @@ int charge_init(struct charge *c, uint64_t max_frames, uint64_t max_slots, size_
         c->on = true;
         c->complete = true;
         c->frame_len = nframes * sizeof(*c->frame);
-        c->frame = reserve(c->frame_len);
+        c->frame = frames_reserve(c->frame_len);
         if (nslots) {
                 c->slot_len = (size_t)nslots * sizeof(*c->slot);
-                c->slot = reserve(c->slot_len);
+                c->slot = frames_reserve(c->slot_len);
         }
         if (!c->frame || (nslots && !c->slot)) {
                 charge_fini(c);

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-static void *reserve(size_t len)
+void *frames_reserve(size_t len)
 {
         void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -28,8 +28,8 @@ int frames_init(struct frames *f, uint32_t nframes, uint32_t ndev, uint32_t page
         f->mem_len = frames_span(f) << f->page_shift;
         f->meta_len = frames_span(f) * sizeof(struct frame);
 
-        f->mem = reserve(f->mem_len);
-        f->meta = reserve(f->meta_len);
+        f->mem = frames_reserve(f->mem_len);
+        f->meta = frames_reserve(f->meta_len);
         if (!f->mem || !f->meta) {
                 frames_fini(f);
                 return -ENOMEM;
