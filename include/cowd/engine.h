@@ -435,8 +435,9 @@ int cow_engine_maps(const cow_engine *e, cow_pid pid, uint64_t addr, struct cow_
  * Reads or writes len bytes at addr through the process's TLB and page table.
  * Every page is checked before anything changes: on a fault the call returns
  * -EFAULT, fills *ret_fault (if given) with the first faulting address and
- * changes nothing; with no free frame it returns -ENOMEM, and with the
- * page-table budget spent -ENOBUFS, again changing nothing.
+ * changes nothing; with no free frame it returns -ENOMEM, with the
+ * page-table budget spent -ENOBUFS, and with the process's owner at its frame
+ * quota -EDQUOT, again changing nothing (see "per-owner quotas" below).
  */
 int cow_engine_read(cow_engine *e, cow_pid pid, uint64_t addr, void *buf, size_t len,
                     struct cow_fault *ret_fault);

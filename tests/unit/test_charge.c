@@ -16,6 +16,7 @@
 #include "filemem.h"
 #include "swapmem.h"
 
+#include "crc32.h"
 #include "engine-impl.h" /* to plant a wrong charge for verify to find */
 
 #define RW (COW_PROT_READ | COW_PROT_WRITE)
@@ -457,6 +458,64 @@ static void test_checkpoints_keep_charges(void **state)
         te_free(e);
 }
 
+static void put32(uint8_t *p, uint32_t v)
+{
+        for (int i = 0; i < 4; i++)
+                p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/*
+ * Turns a version 4 checkpoint of an engine without charges into the version
+ * 3 checkpoint it would have been: the same bytes less the charges byte, with
+ * the version and the three checksums made anew.
+ */
+static void as_version_3(struct blob *b)
+{
+        assert_int_equal(b->p[b->len - 5], 0); /* no charges, then the CRC */
+        b->len -= 5;
+        put32(b->p + 8, 3);
+        put32(b->p + 12, crc32_update(0, b->p, 12));
+        put32(b->p + 36, crc32_update(0, b->p, 36));
+        uint8_t crc[4];
+        put32(crc, crc32_update(0, b->p, b->len));
+        assert_ok(blob_sink(b, crc, sizeof crc));
+}
+
+static void test_a_version_3_checkpoint_still_loads(void **state)
+{
+        (void)state;
+        cow_engine *plain = te_new_frames(64);
+        cow_pid p = te_spawn(plain, "p");
+        uint64_t at = te_mmap_rw(plain, p, 2 * PG);
+        te_put64(plain, p, at, 5);
+        struct blob bl;
+        save(plain, &bl);
+        as_version_3(&bl);
+
+        struct cow_engine_config cfg;
+        cow_engine_config_init(&cfg);
+        cfg.mem_bytes = 64 * PG;
+        cow_engine *r = NULL;
+        const char *why = NULL;
+        assert_ok(cow_engine_load(&cfg, blob_source, &bl, &r, &why));
+        te_track(r);
+        assert_int_equal(te_get64(r, p, at), 5);
+        te_free(r);
+
+        /* With quotas: its frames start uncharged, new ones are charged. */
+        bl.pos = 0;
+        cfg.max_frames_per_owner = 2;
+        assert_ok(cow_engine_load(&cfg, blob_source, &bl, &r, &why));
+        te_track(r);
+        assert_verify(r);
+        assert_int_equal(frames_of(r, 1000), 0);
+        te_put64(r, p, at + PG, 6);
+        assert_int_equal(frames_of(r, 1000), 1);
+        free(bl.p);
+        te_free(r);
+        te_free(plain);
+}
+
 /* A charge naming an owner the checkpoint does not list is damage. */
 static void test_checkpoint_with_a_bad_charge_is_refused(void **state)
 {
@@ -625,6 +684,7 @@ int main(void)
                 cmocka_unit_test(test_global_eviction_spares_an_owner_at_its_swap_quota),
                 cmocka_unit_test(test_verify_catches_a_wrong_charge),
                 cmocka_unit_test(test_checkpoints_keep_charges),
+                cmocka_unit_test(test_a_version_3_checkpoint_still_loads),
                 cmocka_unit_test(test_checkpoint_with_a_bad_charge_is_refused),
                 cmocka_unit_test(test_owner_entries_are_reused),
                 cmocka_unit_test(test_random_operations_keep_charges_exact_and_within_quotas),
