@@ -52,6 +52,18 @@
  *   per mapping, after kind: u8 device, u32 file slot (UINT32_MAX: none;
  *       a file mapping's object is its file's page cache)
  *
+ * Version 4 adds per-owner charges (versions 1 to 3 still load):
+ *   after the processes: u8 charges (0: not kept, 1: kept, 2: kept and every frame
+ *       and slot in use charged); when kept: u64 frame-quota refusals,
+ *       u64 swap-quota refusals, u32 owner entries, per entry u32 uid, then
+ *       per frame 1..hwm u16 owner entry (0: uncharged), then per slot
+ *       0..slots hwm-1 u16 owner entry
+ *   Each owner's totals and process counts follow and are recomputed. An
+ *   engine that keeps no charges reads past them; one that keeps charges
+ *   loading a checkpoint without them starts with every frame and slot
+ *   uncharged (they are charged as they are made anew), and is no longer
+ *   held to every frame in use being charged.
+ *
  * The reverse map and node bases follow from the page tables and are rebuilt.
  * Node counters (pages, zeros, nodes) are recomputed rather than stored. A
  * loaded state must pass cow_engine_verify() before it is accepted, so a
@@ -67,7 +79,7 @@
 #include "memobj.h"
 
 #define CKPT_MAGIC "COWDCKPT"
-#define CKPT_VERSION 3u
+#define CKPT_VERSION 4u
 #define NO_OBJECT UINT32_MAX
 /*
  * While reading, counts are held only to these bounds, which no engine comes
@@ -399,6 +411,23 @@ static void write_proc(struct writer *w, const struct cow_proc *p)
         }
 }
 
+static void write_charges(struct writer *w, const struct cow_engine *e)
+{
+        const struct charge *c = &e->charge;
+        w_u8(w, c->on ? 1 + c->complete : 0);
+        if (!c->on)
+                return;
+        w_u64(w, c->frame_refusals);
+        w_u64(w, c->slot_refusals);
+        w_u32(w, c->n);
+        for (uint32_t i = 1; i <= c->n; i++)
+                w_u32(w, c->owners[i].uid);
+        for (uint32_t pfn = 1; pfn <= e->frames.hwm; pfn++)
+                w_u16(w, c->frame[pfn]);
+        for (uint32_t s = 0; s < e->swap.hwm; s++)
+                w_u16(w, c->slot[s]);
+}
+
 int cow_engine_save(cow_engine *e, cow_sink_fn sink, void *ctx)
 {
         if (e->swap.held)
@@ -458,6 +487,7 @@ int cow_engine_save(cow_engine *e, cow_sink_fn sink, void *ctx)
         w_u32(w, e->procs.n);
         for (uint32_t i = 0; i < e->procs.n; i++)
                 write_proc(w, e->procs.v[i]);
+        write_charges(w, e);
 
         w_flush(w);
         uint32_t crc = w->crc;
@@ -1024,6 +1054,96 @@ static void read_procs(struct reader *rd, struct cow_engine *e, struct load_stat
         }
 }
 
+/* One owner entry per charged frame or slot: counted into its owner's total. */
+static uint16_t read_charge(struct reader *rd, uint32_t n, bool keep, uint64_t *total_of)
+{
+        uint16_t idx = r_u16(rd);
+        if (idx > n) {
+                r_fail(rd, -EBADMSG, "checkpoint charges name an owner it does not list");
+                return 0;
+        }
+        if (!keep || idx == 0)
+                return 0;
+        total_of[idx]++;
+        return idx;
+}
+
+/*
+ * The owners' charges. Totals are recomputed from the frames and slots; a
+ * charge on a frame or slot not in use is caught by cow_engine_verify().
+ */
+static void read_charges(struct reader *rd, struct cow_engine *e)
+{
+        struct charge *c = &e->charge;
+        uint8_t kept = r_u8(rd);
+        c->complete = false;
+        if (rd->err == 0 && kept > 2)
+                r_fail(rd, -EBADMSG, "checkpoint charges are malformed");
+        if (rd->err || kept == 0)
+                return;
+        uint64_t frame_refusals = r_u64(rd), slot_refusals = r_u64(rd);
+        uint32_t n = r_u32(rd);
+        if (rd->err == 0 && n > CHARGE_OWNERS_MAX)
+                r_fail(rd, -EBADMSG, "checkpoint lists too many owners");
+        if (rd->err)
+                return;
+        bool keep = c->on;
+        if (keep) {
+                c->owners = calloc((size_t)n + 1, sizeof(*c->owners));
+                if (!c->owners) {
+                        r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
+                        return;
+                }
+                c->n = n;
+                c->cap = n + 1;
+                c->frame_refusals = frame_refusals;
+                c->slot_refusals = slot_refusals;
+                c->complete = kept == 2; /* cow_engine_verify() holds it to that */
+        }
+        for (uint32_t i = 1; i <= n && rd->err == 0; i++) {
+                uint32_t uid = r_u32(rd);
+                if (keep)
+                        c->owners[i].uid = uid;
+        }
+        /* Totals are tallied in a scratch array so that a bad index cannot
+         * land outside the owner table. */
+        uint64_t *frames = keep ? calloc((size_t)n + 1, sizeof(*frames)) : NULL;
+        uint64_t *slots = keep ? calloc((size_t)n + 1, sizeof(*slots)) : NULL;
+        if (keep && (!frames || !slots)) {
+                free(frames);
+                free(slots);
+                r_fail(rd, -ENOMEM, "out of memory loading the checkpoint");
+                return;
+        }
+        for (uint32_t pfn = 1; pfn <= e->frames.hwm && rd->err == 0; pfn++) {
+                uint16_t idx = read_charge(rd, n, keep, frames);
+                if (keep)
+                        c->frame[pfn] = idx;
+        }
+        bool slots_fit = rd->swap_hwm <= e->swap.nslots;
+        for (uint32_t s = 0; s < rd->swap_hwm && rd->err == 0; s++) {
+                uint16_t idx = read_charge(rd, n, keep && slots_fit, slots);
+                if (keep && slots_fit)
+                        c->slot[s] = idx;
+        }
+        for (uint32_t i = 1; keep && i <= n; i++) {
+                c->owners[i].frames = frames[i];
+                c->owners[i].slots = slots[i];
+        }
+        free(frames);
+        free(slots);
+}
+
+/* Each loaded process joins its owner's entry. */
+static void attach_procs(struct reader *rd, struct cow_engine *e)
+{
+        for (uint32_t i = 0; i < e->procs.n && rd->err == 0; i++) {
+                struct cow_proc *p = e->procs.v[i];
+                if (charge_attach(&e->charge, p->owner, &p->charge) < 0)
+                        r_fail(rd, -EINVAL, "checkpoint has more owners than the engine holds");
+        }
+}
+
 /* The configured limits, checked once the checksum vouches for what was read. */
 static void check_fits(struct reader *rd, const struct cow_engine *e)
 {
@@ -1189,6 +1309,10 @@ int cow_engine_load_swap(const struct cow_engine_config *cfg, cow_source_fn sour
                 read_objects(&rd, e, &ls);
                 read_nodes(&rd, e, &ls);
                 read_procs(&rd, e, &ls);
+                if (version >= 4)
+                        read_charges(&rd, e);
+                else
+                        e->charge.complete = false;
                 if (rd.err == 0)
                         check_objects_used(&rd, e, &ls);
         }
@@ -1205,6 +1329,8 @@ int cow_engine_load_swap(const struct cow_engine_config *cfg, cow_source_fn sour
                 r_fail(&rd, -EINVAL, rd.misfit);
         if (rd.err == 0)
                 check_fits(&rd, e);
+        if (rd.err == 0)
+                attach_procs(&rd, e);
         if (rd.err == 0 && rebuild_rmap(e) < 0)
                 r_fail(&rd, -ENOMEM, "out of memory loading the checkpoint");
         if (rd.err == 0 && ops)

@@ -9,6 +9,7 @@
 
 #include <cowd/engine.h>
 
+#include "charge.h"
 #include "device.h"
 #include "frames.h"
 #include "pagecache.h"
@@ -69,6 +70,7 @@ struct cow_engine {
         struct oom_log oom;
         struct pagecache pc;
         struct devices dev;
+        struct charge charge; /* per-owner frames and swap slots, with their quotas */
 };
 
 static inline uint64_t engine_vpn(const struct cow_engine *e, uint64_t addr)

@@ -50,6 +50,8 @@ const char *cow_engine_strerror(int err)
                 return "too many files mapped or cached";
         case ENAMETOOLONG:
                 return "file key too long";
+        case EDQUOT:
+                return "the owner's frame or swap-slot quota is reached";
         default:
                 return "unexpected engine error";
         }
@@ -165,6 +167,10 @@ int cow_engine_new(const struct cow_engine_config *cfg, cow_engine **ret)
                 r = pc_init(&e->pc, &e->frames, cfg->max_files, cfg->max_file_key);
         if (r == 0)
                 r = swap_init(&e->swap, (uint32_t)cfg->swap_slots, &e->frames);
+        if (r == 0)
+                r = charge_init(&e->charge, cfg->max_frames_per_owner,
+                                cfg->max_swap_slots_per_owner, frames_span(&e->frames),
+                                (uint32_t)cfg->swap_slots);
         if (r < 0) {
                 swap_fini(&e->swap);
                 pc_fini(&e->pc);
@@ -172,6 +178,10 @@ int cow_engine_new(const struct cow_engine_config *cfg, cow_engine **ret)
                 frames_fini(&e->frames);
                 free(e);
                 return r;
+        }
+        if (e->charge.on) {
+                e->frames.charge = &e->charge;
+                e->swap.charge = &e->charge;
         }
         unsigned vpn_bits = VA_BITS - e->frames.page_shift;
         unsigned levels = (vpn_bits + PT_BITS - 1) / PT_BITS;
@@ -192,6 +202,7 @@ static void proc_free(struct cow_engine *e, struct cow_proc *p)
         pt_destroy(&e->pt, p->root);
         vma_set_fini(&p->vmas, &e->frames);
         tlb_fini(&p->tlb);
+        charge_detach(&e->charge, p->charge);
         free(p);
 }
 
@@ -208,6 +219,7 @@ void cow_engine_free(cow_engine *e)
         swap_fini(&e->swap);
         rmap_fini(&e->rmap);
         frames_fini(&e->frames);
+        charge_fini(&e->charge);
         free(e);
 }
 
@@ -242,7 +254,9 @@ static int proc_alloc(struct cow_engine *e, uint32_t tlb_entries, uint32_t tlb_w
 static int proc_publish(struct cow_engine *e, struct cow_proc *p, cow_pid *ret_pid)
 {
         p->pid = e->last_pid + 1;
-        int r = proc_table_append(&e->procs, p);
+        int r = charge_attach(&e->charge, p->owner, &p->charge);
+        if (r == 0)
+                r = proc_table_append(&e->procs, p);
         if (r < 0)
                 return r;
         e->last_pid = p->pid;
@@ -651,4 +665,36 @@ int cow_engine_oom_victims(cow_engine *e, cow_pid *out, size_t cap)
         memmove(e->oom.pid, e->oom.pid + n, (e->oom.n - n) * sizeof(*out));
         e->oom.n -= (uint32_t)n;
         return (int)n;
+}
+
+/* ---- per-owner quotas ------------------------------------------------ */
+
+int cow_engine_owner_charge(const cow_engine *e, uint32_t uid, uint64_t *ret_frames,
+                            uint64_t *ret_slots)
+{
+        if (!e->charge.on)
+                return -EOPNOTSUPP;
+        uint16_t idx = charge_find(&e->charge, uid);
+        if (idx == 0)
+                return -ENOENT;
+        *ret_frames = e->charge.owners[idx].frames;
+        *ret_slots = e->charge.owners[idx].slots;
+        return 0;
+}
+
+enum cow_quota cow_engine_last_quota(const cow_engine *e)
+{
+        return (enum cow_quota)e->charge.last_refused;
+}
+
+int cow_engine_set_quotas(cow_engine *e, uint64_t max_frames_per_owner,
+                          uint64_t max_swap_slots_per_owner)
+{
+        if (!e->charge.on && (max_frames_per_owner || max_swap_slots_per_owner))
+                return -EOPNOTSUPP; /* frames in use were never charged */
+        e->charge.max_frames = max_frames_per_owner;
+        e->charge.max_slots = max_swap_slots_per_owner;
+        e->cfg.max_frames_per_owner = max_frames_per_owner;
+        e->cfg.max_swap_slots_per_owner = max_swap_slots_per_owner;
+        return 0;
 }

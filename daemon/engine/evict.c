@@ -22,6 +22,17 @@ static bool backend_ready(const struct cow_engine *e, const struct frame *fr)
         return (fr->flags & FRAME_FILE) ? e->pc.ops != NULL : e->swap.ops != NULL;
 }
 
+/*
+ * Whether evicting frame pfn would need a new swap slot that its owner's
+ * quota refuses. Such a frame is passed by (memcg's swap.max): its owner's
+ * pages stay in memory rather than let it take more swap.
+ */
+static bool slot_refused(const struct cow_engine *e, uint32_t pfn)
+{
+        const struct frame *fr = &e->frames.meta[pfn];
+        return !(fr->flags & FRAME_FILE) && fr->next == 0 && charge_slot_full(&e->charge, pfn);
+}
+
 /* Drops every TLB entry, in every process, that caches vpn -> pfn. */
 static void shoot_down(struct cow_engine *e, uint64_t vpn, uint32_t pfn)
 {
@@ -78,6 +89,10 @@ static int evict_frame(struct cow_engine *e, uint32_t pfn)
         if (fr->next != 0) {
                 slot = fr->next - 1; /* clean: its copy in swap is still valid */
         } else {
+                if (slot_refused(e, pfn)) {
+                        charge_slot_refused(&e->charge);
+                        return -EDQUOT;
+                }
                 if (!sw->ops || swap_pick(sw, &slot) < 0)
                         return -ENOMEM;
                 int r = sw->ops->write(sw->ctx, slot, frames_data(&e->frames, pfn),
@@ -87,6 +102,7 @@ static int evict_frame(struct cow_engine *e, uint32_t pfn)
                         return r;
                 }
                 swap_claim(sw, slot);
+                charge_slot(&e->charge, slot, pfn);
                 e->counters.swap_outs++;
         }
         while (fr->owner != 0) {
@@ -118,7 +134,7 @@ static uint32_t pick_global(struct cow_engine *e)
                                 e->clock_hand = 1;
                         uint32_t pfn = e->clock_hand++;
                         struct frame *fr = &f->meta[pfn];
-                        if (!evictable(fr) || !backend_ready(e, fr))
+                        if (!evictable(fr) || !backend_ready(e, fr) || slot_refused(e, pfn))
                                 continue;
                         if (fr->aux & FRAME_REFERENCED) {
                                 fr->aux &= (uint16_t)~FRAME_REFERENCED;
@@ -131,7 +147,7 @@ static uint32_t pick_global(struct cow_engine *e)
         uint64_t key = UINT64_MAX;
         for (uint32_t pfn = 1; pfn <= f->hwm; pfn++) {
                 const struct frame *fr = &f->meta[pfn];
-                if (!evictable(fr) || !backend_ready(e, fr))
+                if (!evictable(fr) || !backend_ready(e, fr) || slot_refused(e, pfn))
                         continue;
                 uint64_t k = e->cfg.policy == COW_POLICY_FIFO ? fr->loaded : fr->used;
                 if (k < key) {
@@ -162,6 +178,7 @@ struct cand_list {
         struct candidate *v;
         size_t n, cap;
         uint64_t lo, hi;
+        uint64_t refused; /* pages passed by: their owner is at its swap-slot quota */
         int err;
 };
 
@@ -173,6 +190,10 @@ static void collect(void *arg, uint64_t vpn, uint64_t pte)
         uint32_t pfn = pte_pfn(pte);
         if (pfn != FRAME_ZERO && !evictable(&l->e->frames.meta[pfn]))
                 return;
+        if (pfn != FRAME_ZERO && slot_refused(l->e, pfn)) {
+                l->refused++;
+                return;
+        }
         if (l->n == l->cap) {
                 size_t cap = l->cap ? l->cap * 2 : 64;
                 struct candidate *v = realloc(l->v, cap * sizeof(*v));
@@ -240,8 +261,12 @@ int evict_local(struct cow_engine *e, struct cow_proc *p, uint64_t lo_vpn, uint6
         struct cand_list l = { .e = e, .lo = lo_vpn, .hi = hi_vpn };
         pt_walk(&e->pt, p->root, 0, e->pt.vpn_limit, collect, &l);
         int r = l.err;
-        if (r == 0 && l.n == 0)
+        if (r == 0 && l.n == 0 && l.refused) {
+                charge_slot_refused(&e->charge);
+                r = -EDQUOT;
+        } else if (r == 0 && l.n == 0) {
                 r = -ENOMEM;
+        }
         if (r == 0) {
                 const struct candidate c = l.v[pick_local(e, p, &l)];
                 if (c.pfn == FRAME_ZERO)

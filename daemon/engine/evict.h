@@ -31,13 +31,15 @@ struct cow_proc;
 /*
  * Frees at least one frame by evicting a victim of the global policy.
  * Returns 0, -ENOMEM (nothing evictable, no swap, or swap full) or the
- * backend's error; on an error nothing has changed.
+ * backend's error; on an error nothing has changed. Frames whose owner is at
+ * its swap-slot quota and that would need a new slot are passed by.
  */
 int evict_global(struct cow_engine *e);
 
 /*
  * Takes one present page of p, not in [lo_vpn, hi_vpn), away by p's policy.
- * Returns 0, -ENOMEM, -ENOBUFS (dropping a zero-page mapping needs a node)
+ * Returns 0, -ENOMEM, -ENOBUFS (dropping a zero-page mapping needs a node),
+ * -EDQUOT (every candidate needs a new swap slot its owner's quota refuses)
  * or the backend's error.
  */
 int evict_local(struct cow_engine *e, struct cow_proc *p, uint64_t lo_vpn, uint64_t hi_vpn);

@@ -141,6 +141,20 @@ static int access_check(struct cow_engine *e, struct cow_proc *p, uint64_t addr,
 }
 
 /*
+ * A frame for p's fault, charged to p's owner. access_check() counted it and
+ * fault_access() checked the owner's quota: it cannot fail here.
+ */
+static uint32_t fault_alloc(struct cow_engine *e, const struct cow_proc *p, uint16_t flags,
+                            bool zero)
+{
+        uint32_t pfn;
+        if (frames_alloc(&e->frames, flags, zero, &pfn) < 0)
+                abort();
+        charge_frame(&e->charge, pfn, p->charge);
+        return pfn;
+}
+
+/*
  * An untouched page of a shared mapping: find or create its frame in the
  * object (a file's page is already in its cache: cached).
  */
@@ -151,8 +165,8 @@ static uint32_t fault_shared(struct cow_engine *e, struct cow_proc *p, const str
         uint32_t pfn = cached ? cached : memobj_lookup(v->obj, pgoff);
         if (pfn == 0) {
                 /* access_check() counted this frame as needed: it is there. */
-                if (frames_alloc(&e->frames, FRAME_OBJECT, true, &pfn) < 0 ||
-                    memobj_insert(v->obj, pgoff, pfn) < 0)
+                pfn = fault_alloc(e, p, FRAME_OBJECT, true);
+                if (memobj_insert(v->obj, pgoff, pfn) < 0)
                         abort();
                 p->faults.zero_fill++;
                 e->counters.zero_fills++;
@@ -204,8 +218,7 @@ static uint32_t fault_private_write(struct cow_engine *e, struct cow_proc *p,
         uint32_t old = pte_pfn(pte), pfn;
 
         if (!(pte & PTE_PRESENT) && cached != 0) {
-                if (frames_alloc(&e->frames, FRAME_ANON, false, &pfn) < 0)
-                        abort(); /* counted by access_check() */
+                pfn = fault_alloc(e, p, FRAME_ANON, false);
                 memcpy(frames_data(&e->frames, pfn), frames_data(&e->frames, cached),
                        e->frames.page_size);
                 pt_set(&e->pt, path, slot, pte_make(pfn, bits));
@@ -214,8 +227,7 @@ static uint32_t fault_private_write(struct cow_engine *e, struct cow_proc *p,
                 return pfn;
         }
         if (!(pte & PTE_PRESENT) || old == FRAME_ZERO) {
-                if (frames_alloc(&e->frames, FRAME_ANON, true, &pfn) < 0)
-                        abort(); /* counted by access_check() */
+                pfn = fault_alloc(e, p, FRAME_ANON, true);
                 pt_set(&e->pt, path, slot, pte_make(pfn, bits));
                 p->faults.zero_fill++;
                 e->counters.zero_fills++;
@@ -236,8 +248,7 @@ static uint32_t fault_private_write(struct cow_engine *e, struct cow_proc *p,
         }
 
         /* wp_page_copy: the others keep the original. */
-        if (frames_alloc(&e->frames, FRAME_ANON, false, &pfn) < 0)
-                abort(); /* counted by access_check() */
+        pfn = fault_alloc(e, p, FRAME_ANON, false);
         memcpy(frames_data(&e->frames, pfn), frames_data(&e->frames, old), e->frames.page_size);
         frames_put(&e->frames, old);
         pt_set(&e->pt, path, slot, pte_make(pfn, bits));
@@ -268,6 +279,7 @@ static int swap_in(struct cow_engine *e, struct cow_proc *p, uint64_t vpn)
                 int r = frames_alloc(&e->frames, FRAME_ANON, false, &pfn);
                 if (r < 0)
                         return r; /* room was made first: not reached */
+                charge_frame(&e->charge, pfn, p->charge);
                 r = sw->ops ? sw->ops->read(sw->ctx, slot, frames_data(&e->frames, pfn),
                                             e->frames.page_size) : -EIO;
                 if (r < 0) {
@@ -318,6 +330,7 @@ static int fault_in(struct cow_engine *e, struct cow_proc *p, const struct vma *
                         int r = pc_fill(&e->pc, v->obj, pgoff, &cached);
                         if (r < 0)
                                 return r;
+                        charge_frame(&e->charge, cached, p->charge);
                         p->faults.major++;
                 }
         }
@@ -391,7 +404,9 @@ static int translate(struct cow_engine *e, struct cow_proc *p, const struct vma 
  * Before vpn is faulted in under memory pressure: evicts until the page's
  * needs fit, first p's own pages while p is at its limit (sparing the pages
  * of the access, [lo, hi)), then by the global policy, then (if enabled) by
- * the OOM killer. 0, -ENOMEM, -ENOBUFS or the backend's error.
+ * the OOM killer; then checks the owner's frame quota once more (eviction
+ * may have taken a page of the access that must now come back). 0, -ENOMEM,
+ * -ENOBUFS, -EDQUOT or the backend's error.
  */
 static int make_room(struct cow_engine *e, struct cow_proc *p, const struct vma *v,
                      uint64_t vpn, bool write, uint64_t lo, uint64_t hi)
@@ -406,7 +421,8 @@ static int make_room(struct cow_engine *e, struct cow_proc *p, const struct vma 
                         if (r == -ENOMEM)
                                 r = oom_kill(e, p);
                 } else {
-                        return 0;
+                        return charge_frames_allowed(&e->charge, p->charge, need.frames) ?
+                               0 : -EDQUOT;
                 }
                 if (r < 0)
                         return r;
@@ -490,8 +506,8 @@ static bool room_possible(struct cow_engine *e, struct cow_proc *p, uint64_t lo,
                         continue;
                 } else if (fr->next != 0) {
                         clean++;
-                } else {
-                        dirty++;
+                } else if (!charge_slot_full(&e->charge, pfn)) {
+                        dirty++; /* unless its owner may take no more slots */
                 }
                 enough = need <= have + clean + (dirty < slots ? dirty : slots);
         }
@@ -567,6 +583,10 @@ int fault_access(struct cow_engine *e, struct cow_proc *p, uint64_t addr, uint8_
                 record_segv(e, p, COW_SEGV_MAPERR, e->va_limit, ret_fault);
                 return -EFAULT;
         }
+        /* The owner's quota counts the frames the access allocates, before any
+         * eviction it may cause frees some of them. */
+        if (!charge_frames_allowed(&e->charge, p->charge, need))
+                return -EDQUOT;
         bool can_evict = e->swap.ops || e->cfg.oom_kill || p->max_resident || e->pc.pages;
         if (need > frames_free_count(&e->frames) && !can_evict)
                 return -ENOMEM;

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include "frames.h"
 
+#include "charge.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
-static void *reserve(size_t len)
+void *frames_reserve(size_t len)
 {
         void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -26,8 +28,8 @@ int frames_init(struct frames *f, uint32_t nframes, uint32_t ndev, uint32_t page
         f->mem_len = frames_span(f) << f->page_shift;
         f->meta_len = frames_span(f) * sizeof(struct frame);
 
-        f->mem = reserve(f->mem_len);
-        f->meta = reserve(f->meta_len);
+        f->mem = frames_reserve(f->mem_len);
+        f->meta = frames_reserve(f->meta_len);
         if (!f->mem || !f->meta) {
                 frames_fini(f);
                 return -ENOMEM;
@@ -86,6 +88,8 @@ void frames_put(struct frames *f, uint32_t pfn)
                 return;
         if (fr->next != 0 && f->uncache)
                 f->uncache(f->uncache_ctx, fr->next - 1);
+        if (f->charge)
+                charge_frame_free(f->charge, pfn);
         fr->flags = 0;
         fr->aux = 0;
         fr->next = f->free_head;

@@ -67,7 +67,14 @@ struct frames {
         /* Called when a frame in the swap cache loses its last reference. */
         void (*uncache)(void *ctx, uint32_t slot);
         void *uncache_ctx;
+        struct charge *charge; /* owners' charges (charge.h), or NULL when not kept */
 };
+
+/*
+ * Host memory reserved lazily (anonymous, MAP_NORESERVE): nothing is paid
+ * until a page is touched. NULL when the host refuses. Freed with munmap().
+ */
+void *frames_reserve(size_t len);
 
 /* Reserves nframes usable frames of page_size bytes, the zero page and ndev device frames. */
 int frames_init(struct frames *f, uint32_t nframes, uint32_t ndev, uint32_t page_size);

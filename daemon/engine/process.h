@@ -29,6 +29,7 @@ struct cow_proc {
         cow_pid pid;
         cow_pid ppid;
         uint32_t owner;
+        uint16_t charge;        /* its owner's entry in the charge table; 0 when not kept */
         char name[COW_NAME_MAX + 1];
         struct pt_node *root;
         struct vma_set vmas;

@@ -201,6 +201,9 @@ void cow_engine_sys_stats(cow_engine *e, struct cow_sys_stats *ret)
                 .bus_faults = e->counters.bus_faults,
                 .device_frames = e->frames.ndev,
                 .console_bytes = e->dev.log_end,
+                .frame_quota_refusals = e->charge.frame_refusals,
+                .swap_quota_refusals = e->charge.slot_refusals,
+                .charge_owners = charge_live_owners(&e->charge),
         };
 }
 

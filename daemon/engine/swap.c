@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "charge.h"
 #include "frames.h"
 
 /* frames_put() calls this when a cached frame loses its last reference. */
@@ -77,6 +78,8 @@ void swap_put(struct swap *sw, uint32_t slot)
         struct swap_slot *s = &sw->s[slot];
         if (--s->count != 0)
                 return;
+        if (sw->charge)
+                charge_slot_free(sw->charge, slot);
         if (sw->held) {
                 s->link = sw->held_head;
                 sw->held_head = slot + 1;

@@ -40,6 +40,7 @@ struct swap {
         const struct cow_swap_ops *ops;
         void *ctx;
         struct frames *frames;
+        struct charge *charge; /* owners' charges (charge.h), or NULL when not kept */
 };
 
 int swap_init(struct swap *sw, uint32_t nslots, struct frames *frames);

@@ -506,6 +506,78 @@ static void check_frames(struct verify *v)
                 }
 }
 
+/* A charge on frame or slot i: a live owner entry. Counts it into n. */
+static void count_charge(struct verify *v, const char *what, uint32_t i, uint16_t idx,
+                         uint64_t *n)
+{
+        if (idx > v->e->charge.n)
+                fail(v, "%s %" PRIu32 " is charged to owner entry %u of %" PRIu32, what, i,
+                     (unsigned)idx, v->e->charge.n);
+        else
+                n[idx]++;
+}
+
+/*
+ * Each owner's charges equal the frames and slots charged to it, which are
+ * in use (never the zero page, a device frame or a free one), and its
+ * process count the processes naming its entry.
+ */
+static void check_charges(struct verify *v)
+{
+        const struct cow_engine *e = v->e;
+        const struct charge *c = &e->charge;
+        const struct frames *f = &e->frames;
+        if (!c->on)
+                return;
+        uint64_t *cnt = calloc(3 * ((size_t)c->n + 1), sizeof(*cnt));
+        if (!cnt) {
+                fail(v, "out of memory checking charges");
+                return;
+        }
+        uint64_t *frames = cnt, *slots = cnt + c->n + 1, *procs = cnt + 2 * (c->n + 1);
+
+        for (uint32_t pfn = 0; pfn < frames_span(f); pfn = pfn == f->hwm ? f->nframes + 1 :
+                                                           pfn + 1) {
+                uint16_t idx = c->frame[pfn];
+                if (c->complete && !idx && pfn != FRAME_ZERO && !frames_is_device(f, pfn) &&
+                    f->meta[pfn].refs)
+                        fail(v, "frame %" PRIu32 " is in use but charged to no one", pfn);
+                if (idx && (pfn == FRAME_ZERO || frames_is_device(f, pfn) || !f->meta[pfn].refs))
+                        fail(v, "frame %" PRIu32 " is charged but is the zero page, a device"
+                                " frame or free", pfn);
+                if (idx)
+                        count_charge(v, "frame", pfn, idx, frames);
+        }
+        for (uint32_t s = 0; s < e->swap.hwm; s++) {
+                uint16_t idx = c->slot[s];
+                if (c->complete && !idx && e->swap.s[s].count != 0)
+                        fail(v, "swap slot %" PRIu32 " is in use but charged to no one", s);
+                if (idx && e->swap.s[s].count == 0)
+                        fail(v, "swap slot %" PRIu32 " is charged but free", s);
+                if (idx)
+                        count_charge(v, "swap slot", s, idx, slots);
+        }
+        for (uint32_t i = 0; i < e->procs.n; i++) {
+                const struct cow_proc *p = e->procs.v[i];
+                if (p->charge == 0 || p->charge > c->n || c->owners[p->charge].uid != p->owner)
+                        fail(v, "pid %" PRIu32 " names owner entry %u, not its uid's", p->pid,
+                             (unsigned)p->charge);
+                else
+                        procs[p->charge]++;
+        }
+        for (uint32_t i = 1; i <= c->n; i++) {
+                const struct charge_owner *o = &c->owners[i];
+                if (o->frames != frames[i] || o->slots != slots[i] || o->procs != procs[i])
+                        fail(v, "owner %" PRIu32 " is charged %" PRIu64 " frames, %" PRIu64
+                                " slots, %" PRIu32 " processes but holds %" PRIu64 ", %" PRIu64
+                                ", %" PRIu64, o->uid, o->frames, o->slots, o->procs, frames[i],
+                             slots[i], procs[i]);
+                else if (charge_find(c, o->uid) != i && (o->procs || o->frames || o->slots))
+                        fail(v, "owner %" PRIu32 " has two entries", o->uid);
+        }
+        free(cnt);
+}
+
 int cow_engine_verify(cow_engine *e, char *msg, size_t msglen)
 {
         struct verify v = { .e = e, .msg = msg, .msglen = msglen };
@@ -539,6 +611,7 @@ int cow_engine_verify(cow_engine *e, char *msg, size_t msglen)
                 check_frames(&v);
                 check_files(&v);
                 check_swap(&v);
+                check_charges(&v);
                 for (uint32_t i = 0; i < e->procs.n; i++) {
                         v.proc = e->procs.v[i];
                         pt_walk(&e->pt, v.proc->root, 0, e->pt.vpn_limit, check_entry, &v);

@@ -99,6 +99,14 @@ static const struct setting settings[] = {
           .kind = KIND_COUNT, FIELD(max_procs_per_user), .min = 1, .max = UINT32_MAX,
           .help = "live simulated processes one uid may own (uid 0 is exempt), so that one "
                   "user cannot take every process slot" },
+        { .section = "limits", .key = "max_frames_per_user", .flag = "max-frames-per-user", .engine_field = "max_frames_per_owner",
+          .kind = KIND_COUNT, FIELD(engine.max_frames_per_owner), .min = 0, .max = UINT64_C(1) << 31,
+          .help = "physical frames charged to one uid (the frames its processes' faults "
+                  "allocated); 0: no quota" },
+        { .section = "limits", .key = "max_swap_slots_per_user", .flag = "max-swap-slots-per-user", .engine_field = "max_swap_slots_per_owner",
+          .kind = KIND_COUNT, FIELD(engine.max_swap_slots_per_owner), .min = 0, .max = UINT64_C(1) << 31,
+          .help = "swap slots charged to one uid (pages of its frames written to swap); "
+                  "0: no quota" },
         { .section = "limits", .key = "max_maps_per_process", .flag = "max-maps-per-process", .engine_field = "max_maps_per_proc",
           .kind = KIND_COUNT, FIELD(engine.max_maps_per_proc), .min = 1, .max = UINT32_MAX,
           .help = "mappings per process" },

@@ -127,8 +127,15 @@ static Cowd__V1__FaultKind fault_kind_to_wire(enum cow_fault_kind kind)
  * file or a mapped file's page I/O; those of a write-back (msync, munmap,
  * exit, a replacing mmap) come from a mapped file. Each is said as such.
  */
-static const char *engine_error_text(int err, bool access, bool writeback)
+static const char *engine_error_text(const cow_dispatcher *d, int err, bool access,
+                                     bool writeback)
 {
+        /* The engine's quotas: which one refused, by the setting that sets it. */
+        if (err == -EDQUOT && !writeback)
+                return cow_engine_last_quota(d->engine) == COW_QUOTA_SWAP_SLOTS ?
+                       "its user is at its quota of swap slots (max_swap_slots_per_user) and "
+                       "no other page may go to swap" :
+                       "its user is at its quota of frames (max_frames_per_user)";
         if (access && err == -ENOSPC)
                 return "memory is full and the swap file has no space left on its device";
         if (access && err == -EIO)
@@ -161,12 +168,12 @@ int dispatch_reply_engine_error(cow_dispatcher *d, cow_reply *reply, int err, co
 
         if (err == -EFAULT && fault) {
                 cow_reply_set_status(reply, code, "%s pid %u: %s at 0x%llx", op, pid,
-                                     engine_error_text(err, access, writeback),
+                                     engine_error_text(d, err, access, writeback),
                                      (unsigned long long)fault->addr);
                 cow_reply_set_fault(reply, fault_kind_to_wire(fault->kind), fault->addr);
         } else if (pid) {
                 cow_reply_set_status(reply, code, "%s pid %u: %s", op, pid,
-                                     engine_error_text(err, access, writeback));
+                                     engine_error_text(d, err, access, writeback));
         } else {
                 cow_reply_set_status(reply, code, "%s: %s", op, cow_engine_strerror(err));
         }
@@ -669,7 +676,7 @@ static int trace_fail(cow_dispatcher *d, cow_reply *reply, Cowd__V1__TraceResult
         status->code = code;
         if (err == -EFAULT && fault) {
                 snprintf(msg, COW_REPLY_MESSAGE_MAX, "trace pid %u access %u: %s at 0x%llx", pid,
-                         out->done, engine_error_text(err, true, false),
+                         out->done, engine_error_text(d, err, true, false),
                          (unsigned long long)fault->addr);
                 cowd__v1__fault__init(f);
                 f->kind = fault_kind_to_wire(fault->kind);
@@ -677,7 +684,7 @@ static int trace_fail(cow_dispatcher *d, cow_reply *reply, Cowd__V1__TraceResult
                 out->fault = f;
         } else {
                 snprintf(msg, COW_REPLY_MESSAGE_MAX, "trace pid %u access %u: %s", pid,
-                         out->done, engine_error_text(err, true, false));
+                         out->done, engine_error_text(d, err, true, false));
         }
         status->message = msg;
         out->error = status;
@@ -885,6 +892,8 @@ static int handle_sys_stats(cow_dispatcher *d, cow_reply *reply)
         out->bus_faults = st.bus_faults;
         out->device_frames = st.device_frames;
         out->console_bytes = st.console_bytes;
+        out->frame_quota_rejections = st.frame_quota_refusals;
+        out->swap_quota_rejections = st.swap_quota_refusals;
 
         out->connections = c->connections;
         out->connections_total = c->connections_total;

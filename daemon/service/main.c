@@ -64,6 +64,24 @@ static void daemon_status(void *arg, char *buf, size_t len)
  * configuration that does not parse or check changes nothing; one that does
  * is applied as far as it can be live (reload.h).
  */
+/*
+ * The per-user quotas a reload read, handed to the engine. An engine that
+ * started without quotas kept no charges, so it cannot start enforcing them:
+ * the quotas stay off until a restart, and the log says so.
+ */
+static void reload_quotas(struct daemon_state *st)
+{
+        struct cow_engine_config *ec = &st->cfg->engine;
+        if (cow_engine_set_quotas(st->engine, ec->max_frames_per_owner,
+                                  ec->max_swap_slots_per_owner) == 0)
+                return;
+        log_warning(st->log, "reload: [limits] max_frames_per_user and max_swap_slots_per_user "
+                             "can be turned on only by a restart (the daemon started without "
+                             "them); keeping them off");
+        ec->max_frames_per_owner = 0;
+        ec->max_swap_slots_per_owner = 0;
+}
+
 static void on_sighup(evutil_socket_t sig, short events, void *arg)
 {
         struct daemon_state *st = arg;
@@ -89,6 +107,7 @@ static void on_sighup(evutil_socket_t sig, short events, void *arg)
         }
         r = (int)cow_reload_apply(st->cfg, fresh, st->log);
         cow_log_set_level(st->log, st->cfg->log_level);
+        reload_quotas(st);
         cow_server_update_limits(st->server);
         cow_checkpointer_set_interval(st->checkpointer, st->cfg->checkpoint_interval_s);
         log_info(st->log, "reloaded %s: %d setting%s changed",

@@ -29,6 +29,10 @@ static const struct reload_field fields[] = {
         RF("[limits] output_watermark", output_watermark, 1),
         RF("[log] level", log_level, 1),
         RF("[state] interval", checkpoint_interval_s, 1),
+        /* Handed to the engine after the reload (cow_engine_set_quotas()), which
+         * refuses to turn them on if it started without them. */
+        RF("[limits] max_frames_per_user", engine.max_frames_per_owner, 1),
+        RF("[limits] max_swap_slots_per_user", engine.max_swap_slots_per_owner, 1),
 
         RF("[engine] memory", engine.mem_bytes, 0),
         RF("[engine] page_size", engine.page_size, 0),

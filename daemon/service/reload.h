@@ -13,7 +13,8 @@
 /*
  * Copies into live every setting of fresh that can change while running
  * (max_connections, max_page_map_pages, idle_timeout, output_watermark, the
- * log level, the checkpoint interval), and logs a warning for each setting
+ * log level, the checkpoint interval, the engine's per-user quotas, which the
+ * caller hands to the engine), and logs a warning for each setting
  * that differs but cannot (the engine's shape and limits, the listeners,
  * max_frame_bytes, the state directory), which keeps its old value. Both
  * configurations must have been checked by cow_config_parse(). Returns the

@@ -106,6 +106,9 @@ struct cow_fault {
  *   -EMFILE  too many distinct files mapped or cached (max_files)
  *   -ENAMETOOLONG  a file key longer than max_file_key
  *   -EOPNOTSUPP  also: a file mapping while no file backend is set
+ *   -EDQUOT  the process's owner is at its frame quota (max_frames_per_owner), or
+ *            a page of it must go to swap and it is at its swap-slot quota
+ *            (max_swap_slots_per_owner); see cow_engine_owner_charge()
  */
 const char *cow_engine_strerror(int err);
 
@@ -142,6 +145,10 @@ struct cow_engine_config {
         uint32_t max_files;         /* distinct files mapped or in the page cache at once;
                                      * default 1024, 1..65536 */
         uint32_t max_file_key;      /* longest file key, 1..COW_FILE_KEY_MAX; default 255 */
+        uint64_t max_frames_per_owner;     /* frames charged to one owner; 0 = no quota
+                                            * (default) */
+        uint64_t max_swap_slots_per_owner; /* swap slots charged to one owner; 0 = no
+                                            * quota (default) */
 };
 
 #define COW_FB_MAX_BYTES (UINT64_C(64) << 20)
@@ -433,8 +440,9 @@ int cow_engine_maps(const cow_engine *e, cow_pid pid, uint64_t addr, struct cow_
  * Reads or writes len bytes at addr through the process's TLB and page table.
  * Every page is checked before anything changes: on a fault the call returns
  * -EFAULT, fills *ret_fault (if given) with the first faulting address and
- * changes nothing; with no free frame it returns -ENOMEM, and with the
- * page-table budget spent -ENOBUFS, again changing nothing.
+ * changes nothing; with no free frame it returns -ENOMEM, with the
+ * page-table budget spent -ENOBUFS, and with the process's owner at its frame
+ * quota -EDQUOT, again changing nothing (see "per-owner quotas" below).
  */
 int cow_engine_read(cow_engine *e, cow_pid pid, uint64_t addr, void *buf, size_t len,
                     struct cow_fault *ret_fault);
@@ -511,6 +519,11 @@ struct cow_sys_stats {
         uint64_t bus_faults;       /* accesses refused beyond a mapped file's end */
         uint64_t device_frames;    /* frames of devices, outside frames_total */
         uint64_t console_bytes;    /* bytes written to the console since the start */
+        uint64_t frame_quota_refusals; /* accesses refused: the owner at max_frames_per_owner */
+        uint64_t swap_quota_refusals;  /* evictions refused: the owner at
+                                        * max_swap_slots_per_owner */
+        uint64_t charge_owners;        /* owners with a live process or a charge (0 when
+                                        * charges are not kept) */
 };
 
 void cow_engine_sys_stats(cow_engine *e, struct cow_sys_stats *ret);
@@ -560,6 +573,54 @@ int cow_engine_verify(cow_engine *e, char *msg, size_t msglen);
  * oldest first, and forgets them. Returns how many were written.
  */
 int cow_engine_oom_victims(cow_engine *e, cow_pid *out, size_t cap);
+
+/* ---- per-owner quotas ------------------------------------------------ */
+
+/*
+ * Charges, as Linux's memory cgroup makes them. They are kept only by an
+ * engine created with max_frames_per_owner or max_swap_slots_per_owner set.
+ *
+ * A frame is charged to the owner of the process whose fault allocated it: a
+ * zero fill, a copy-on-write copy, a swap-in into a new frame, a file page
+ * read into the page cache, a page of shared memory touched first. It stays
+ * charged to that owner while it lives, whoever else maps it (fork, a shared
+ * or file mapping), and is uncharged when it is freed, whoever frees it. A
+ * swap slot is charged to the owner of the frame written to it, and
+ * uncharged when the slot is freed. The zero page and device frames are never
+ * charged.
+ *
+ * At its frame quota an owner's access that would allocate frames fails with
+ * -EDQUOT before anything changes; its pages are not pushed to swap to make
+ * room (max_resident does that per process). At its swap-slot quota, the
+ * frames charged to it that would need a new slot are not evicted: global
+ * replacement passes them by, and a process of that owner at its
+ * max_resident whose every candidate is such a frame fails with -EDQUOT.
+ */
+
+/*
+ * What uid is charged for: frames and swap slots. -ENOENT when uid has no
+ * process and no charge, -EOPNOTSUPP when charges are not kept.
+ */
+int cow_engine_owner_charge(const cow_engine *e, uint32_t uid, uint64_t *ret_frames,
+                            uint64_t *ret_slots);
+
+enum cow_quota {
+        COW_QUOTA_NONE = 0,
+        COW_QUOTA_FRAMES = 1,     /* max_frames_per_owner */
+        COW_QUOTA_SWAP_SLOTS = 2, /* max_swap_slots_per_owner */
+};
+
+/* Which quota the latest -EDQUOT came from (COW_QUOTA_NONE before any). */
+enum cow_quota cow_engine_last_quota(const cow_engine *e);
+
+/*
+ * Changes the quotas of a running engine (a reload). Charges already made
+ * stay, even above a lowered quota: only new ones are refused. -EOPNOTSUPP
+ * when the engine keeps no charges (it was created with both quotas 0) and a
+ * quota is asked for; 0 otherwise.
+ */
+int cow_engine_set_quotas(cow_engine *e, uint64_t max_frames_per_owner,
+                          uint64_t max_swap_slots_per_owner);
 
 /* ---- checkpoints ----------------------------------------------------- */
 

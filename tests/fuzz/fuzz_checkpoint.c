@@ -6,7 +6,8 @@
  * canonical: load, save, load, save gives the same bytes twice. Inputs that
  * do not load into the plain shape are tried again with 16 slots of swap and
  * an in-memory backend, so the swap state of format 2 (slots, swap entries,
- * swap cache, the swapped pages) is explored too.
+ * swap cache, the swapped pages) is explored too. Both shapes keep per-owner
+ * charges (a quota is set), so the charges of format 4 are explored as well.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -63,6 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cfg.max_procs = 64;
         cfg.max_maps_per_proc = 64;
         cfg.max_pt_bytes = 256 * 4096 * 2;
+        cfg.max_frames_per_owner = 64;
+        cfg.max_swap_slots_per_owner = 16;
 
         struct feed f = { .data = data, .size = size };
         cow_engine *e = NULL;

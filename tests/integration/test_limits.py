@@ -3,6 +3,7 @@
 after the guarantee it checks. Ordering, not timing, carries every claim: the
 daemon is one event loop, so a bystander answered while another client holds
 a half-sent frame shows that client blocked no one."""
+import contextlib
 import os
 import select
 import socket
@@ -45,6 +46,43 @@ def authenticated(port, token):
     return w
 
 
+PAGE = 4096
+TOKENS = {1000: "quota-student-one-0001", 2000: "quota-student-two-0002"}
+
+
+@contextlib.contextmanager
+def two_users(*args):
+    """A daemon started with args and a TCP listener whose token file names uids
+    1000 and 2000: yields (daemon, client as 1000, client as 2000, root client)."""
+    with tempfile.TemporaryDirectory(prefix="cowd-quota-") as tmp:
+        path = os.path.join(tmp, "tokens")
+        with open(path, "w") as f:
+            f.write("".join("%d %s\n" % kv for kv in TOKENS.items()))
+        os.chmod(path, 0o600)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with cowdtest.Daemon(*args, "--tcp-port", str(port), "--tcp-token-file", path) as d:
+            clients = (authenticated(port, TOKENS[1000]), authenticated(port, TOKENS[2000]),
+                       d.connect())
+            try:
+                yield (d,) + clients
+            finally:
+                for w in clients:
+                    w.close()
+
+
+def user_process(w, pages, max_resident=0):
+    """A process of w's user with pages of private memory: (pid, addr)."""
+    pid = cowdtest.ok(w.call(spawn={"name": "user", "max_resident_pages": max_resident})).spawn.pid
+    addr = cowdtest.ok(w.call(mmap={"pid": pid, "length": pages * PAGE, "prot": 3})).mmap.addr
+    return pid, addr
+
+
+def write_page(w, pid, addr, i):
+    return w.call(write={"pid": pid, "addr": addr + i * PAGE, "data": bytes([i + 1]) * PAGE})
+
+
 class Limits(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -78,43 +116,89 @@ class Limits(unittest.TestCase):
                 w.close()
 
     def test_one_user_cannot_take_more_than_max_processes_per_user(self):
-        tokens = {1000: "quota-student-one-0001", 2000: "quota-student-two-0002"}
-        with tempfile.TemporaryDirectory(prefix="cowd-quota-") as tmp:
-            path = os.path.join(tmp, "tokens")
-            with open(path, "w") as f:
-                f.write("".join("%d %s\n" % kv for kv in tokens.items()))
-            os.chmod(path, 0o600)
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-            with cowdtest.Daemon("--max-processes-per-user", "3", "--tcp-port", str(port),
-                                 "--tcp-token-file", path) as d:
-                one = authenticated(port, tokens[1000])
-                two = authenticated(port, tokens[2000])
-                root = d.connect()
-                pids = [one.call(spawn={"name": "p%d" % i}).spawn.pid for i in range(2)]
-                pids.append(one.call(fork={"pid": pids[0]}).fork.child_pid)
+        with two_users("--max-processes-per-user", "3") as (d, one, two, root):
+            pids = [one.call(spawn={"name": "p%d" % i}).spawn.pid for i in range(2)]
+            pids.append(one.call(fork={"pid": pids[0]}).fork.child_pid)
 
-                # A fourth process, spawned or forked, is refused and names the limit.
-                for resp in (one.call(spawn={"name": "too-many"}),
-                             one.call(fork={"pid": pids[0]}),
-                             root.call(fork={"pid": pids[1]})):  # the child would be uid 1000's
-                    self.assertEqual(code_name(resp), "RESOURCE_EXHAUSTED")
-                    self.assertIn("max_processes_per_user", resp.status.message)
+            # A fourth process, spawned or forked, is refused and names the limit.
+            for resp in (one.call(spawn={"name": "too-many"}),
+                         one.call(fork={"pid": pids[0]}),
+                         root.call(fork={"pid": pids[1]})):  # the child would be uid 1000's
+                self.assertEqual(code_name(resp), "RESOURCE_EXHAUSTED")
+                self.assertIn("max_processes_per_user", resp.status.message)
 
-                # Other users are untouched, and uid 0 is exempt.
-                self.assertEqual(code_name(two.call(spawn={"name": "other"})), "OK")
-                for _ in range(4):
-                    self.assertEqual(code_name(root.call(spawn={"name": "operator"})), "OK")
+            # Other users are untouched, and uid 0 is exempt.
+            self.assertEqual(code_name(two.call(spawn={"name": "other"})), "OK")
+            for _ in range(4):
+                self.assertEqual(code_name(root.call(spawn={"name": "operator"})), "OK")
 
-                # An exit makes room again.
-                self.assertEqual(code_name(one.call(exit={"pid": pids[2]})), "OK")
-                self.assertEqual(code_name(one.call(spawn={"name": "again"})), "OK")
-                stats = root.call(sys_stats={}).sys_stats
-                self.assertEqual(stats.quota_rejections, 3)
-                self.assertEqual(stats.procs, 3 + 1 + 4)
-                for w in (one, two, root):
-                    w.close()
+            # An exit makes room again.
+            self.assertEqual(code_name(one.call(exit={"pid": pids[2]})), "OK")
+            self.assertEqual(code_name(one.call(spawn={"name": "again"})), "OK")
+            stats = root.call(sys_stats={}).sys_stats
+            self.assertEqual(stats.quota_rejections, 3)
+            self.assertEqual(stats.procs, 3 + 1 + 4)
+
+    def test_frame_quota_refuses_a_user_at_its_quota_and_no_one_else(self):
+        with two_users("--max-frames-per-user", "4") as (d, one, two, root):
+            pid, addr = user_process(one, 8)
+            cowdtest.ok(one.call(write={"pid": pid, "addr": addr, "data": b"\x07" * 4 * PAGE}))
+            used = root.call(sys_stats={}).sys_stats.frames_used
+
+            # A fifth frame is refused, names the setting and changes nothing.
+            resp = write_page(one, pid, addr, 4)
+            self.assertEqual(code_name(resp), "RESOURCE_EXHAUSTED")
+            self.assertIn("max_frames_per_user", resp.status.message)
+            self.assertEqual(cowdtest.ok(one.call(read={"pid": pid, "addr": addr + 4 * PAGE,
+                                                        "length": 8})).read.data, bytes(8))
+            # Reading maps the zero page and a fork shares: neither needs a frame.
+            child = cowdtest.ok(one.call(fork={"pid": pid})).fork.child_pid
+            # The child's copy-on-write copy is a frame of the same user: refused too.
+            self.assertEqual(code_name(write_page(one, child, addr, 0)), "RESOURCE_EXHAUSTED")
+            self.assertEqual(root.call(sys_stats={}).sys_stats.frames_used, used)
+
+            # Another user is not held back.
+            pid2, addr2 = user_process(two, 4)
+            cowdtest.ok(two.call(write={"pid": pid2, "addr": addr2, "data": b"\x01" * 4 * PAGE}))
+
+            # Freeing frames makes room again.
+            cowdtest.ok(one.call(exit={"pid": child}))
+            cowdtest.ok(one.call(munmap={"pid": pid, "addr": addr, "length": PAGE}))
+            cowdtest.ok(write_page(one, pid, addr, 4))
+            self.assertEqual(root.call(sys_stats={}).sys_stats.frame_quota_rejections, 2)
+
+    def test_swap_quota_refuses_a_user_at_its_quota_and_no_one_else(self):
+        with two_users("--memory", "1M", "--swap-size", "64K",
+                       "--max-swap-slots-per-user", "2") as (d, one, two, root):
+            # Two pages resident: the third and fourth push one each to swap.
+            pid, addr = user_process(one, 8, max_resident=2)
+            for i in range(4):
+                cowdtest.ok(write_page(one, pid, addr, i))
+            before = root.call(sys_stats={}).sys_stats
+            self.assertEqual(before.swap_slots_used, 2)
+
+            # A fifth page needs a third slot: refused, naming the setting.
+            resp = write_page(one, pid, addr, 4)
+            self.assertEqual(code_name(resp), "RESOURCE_EXHAUSTED")
+            self.assertIn("max_swap_slots_per_user", resp.status.message)
+            after = root.call(sys_stats={}).sys_stats
+            self.assertEqual((after.swap_outs, after.frames_used),
+                             (before.swap_outs, before.frames_used))
+            self.assertEqual(after.swap_quota_rejections, 1)
+
+            # Another user swaps as before.
+            pid2, addr2 = user_process(two, 8, max_resident=2)
+            for i in range(4):
+                cowdtest.ok(write_page(two, pid2, addr2, i))
+            self.assertEqual(root.call(sys_stats={}).sys_stats.swap_slots_used, 4)
+
+            # The user's data is all there, and its exit frees its slots.
+            for i in range(2, 4):
+                data = cowdtest.ok(one.call(read={"pid": pid, "addr": addr + i * PAGE,
+                                                  "length": PAGE})).read.data
+                self.assertEqual(data, bytes([i + 1]) * PAGE)
+            cowdtest.ok(one.call(exit={"pid": pid}))
+            self.assertEqual(root.call(sys_stats={}).sys_stats.swap_slots_used, 2)
 
     def test_slow_loris_sending_one_byte_at_a_time_delays_no_one_else(self):
         with cowdtest.Daemon() as d:

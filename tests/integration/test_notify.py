@@ -220,6 +220,48 @@ class Reload(unittest.TestCase):
         finally:
             d.close()
 
+    def test_a_reload_changes_the_frame_quota_and_cannot_turn_quotas_on(self):
+        page = 4096
+        self.write_conf("[limits]\nmax_frames_per_user = 2\n")
+        d = Notified("--config", self.conf)
+        try:
+            d.wait_for("READY=1")
+            w = d.connect()
+            pid = w.call(spawn={"name": "q"}).spawn.pid
+            addr = w.call(mmap={"pid": pid, "length": 4 * page, "prot": 3}).mmap.addr
+
+            def write(i):
+                return code_name(w.call(write={"pid": pid, "addr": addr + i * page,
+                                               "data": b"q"}))
+            self.assertEqual([write(0), write(1), write(2)], ["OK", "OK", "RESOURCE_EXHAUSTED"])
+
+            self.write_conf("[limits]\nmax_frames_per_user = 3\n")
+            self.reload(d)
+            self.assertIn("reload: [limits] max_frames_per_user changed", d.log())
+            self.assertEqual([write(2), write(3)], ["OK", "RESOURCE_EXHAUSTED"])
+            w.close()
+            self.assertEqual(d.stop(), 0, d.log())
+        finally:
+            d.close()
+
+        # A daemon that started without quotas keeps them off, and says why.
+        self.write_conf("")
+        d = Notified("--config", self.conf)
+        try:
+            d.wait_for("READY=1")
+            self.write_conf("[limits]\nmax_frames_per_user = 1\n")
+            self.reload(d)
+            self.assertIn("can be turned on only by a restart", d.log())
+            w = d.connect()
+            pid = w.call(spawn={"name": "q"}).spawn.pid
+            addr = w.call(mmap={"pid": pid, "length": 2 * page, "prot": 3}).mmap.addr
+            self.assertEqual(code_name(w.call(write={"pid": pid, "addr": addr,
+                                                     "data": b"q" * 2 * page})), "OK")
+            w.close()
+            self.assertEqual(d.stop(), 0, d.log())
+        finally:
+            d.close()
+
     def test_flags_still_override_the_file_after_a_reload(self):
         self.write_conf("[limits]\nmax_connections = 5\n")
         d = Notified("--config", self.conf, "--max-connections", "1")

@@ -24,7 +24,9 @@ static void live_settings_change(void **state)
         fresh.output_watermark = 1u << 16;
         fresh.log_level = COW_LOG_DEBUG;
         fresh.checkpoint_interval_s = 60;
-        assert_int_equal(cow_reload_apply(&live, &fresh, NULL), 6);
+        fresh.engine.max_frames_per_owner = 5;
+        fresh.engine.max_swap_slots_per_owner = 3;
+        assert_int_equal(cow_reload_apply(&live, &fresh, NULL), 8);
         assert_memory_equal(&live, &fresh, sizeof(live));
 }
 
