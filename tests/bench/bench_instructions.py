@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Instructions per request under callgrind, for cowd and cowctl bench, beside
+redis-server and redis-benchmark doing the same 4 KiB SET/GET.
+
+usage: tests/bench/bench_instructions.py [--build DIR] [-n OPS] [--only cowd|redis]
+                                         [--cells write:1,read:1,write:16,read:16]
+
+Wall-clock figures swing with whatever else the machine runs; instruction
+counts do not. Each side is measured by difference, so that start-up and the
+bench's own setup cancel out: a server runs under callgrind, one run of n1
+operations is made and its counters dumped, then a run of n2; the figure is
+(Ir(n2) - Ir(n1)) / (n2 - n1). A client is run under callgrind twice, with n1
+and n2 operations, against a server running natively.
+
+Needs valgrind; redis-server and redis-benchmark for the Redis rows. Every
+run is bounded by its operation count and listens on a Unix socket or
+loopback only.
+"""
+import argparse
+import glob
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+
+import cowdtest  # noqa: E402
+
+CONNS = 50
+
+
+def callgrind_total(path):
+    """The total instruction count of one callgrind output file."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1])
+    raise SystemExit("no totals in " + path)
+
+
+class Dumps:
+    """Callgrind dumps of one server process, taken between client runs."""
+
+    def __init__(self, outdir, pid):
+        self.outdir = outdir
+        self.pid = pid
+        self.seen = set()
+
+    def dump(self):
+        """Dumps the counters since the last dump; returns their total."""
+        # callgrind_control returns once the server has written the dump.
+        subprocess.run(["callgrind_control", "-d", str(self.pid)], check=True,
+                       capture_output=True, timeout=300)
+        # Dumps are cg.out.PID.1, .2, ...; cg.out.PID itself is written at exit.
+        new = sorted(set(glob.glob(os.path.join(self.outdir, "cg.out.*.*"))) - self.seen)
+        if len(new) != 1:
+            raise SystemExit("expected one new callgrind dump, found %s" % new)
+        self.seen |= set(new)
+        return callgrind_total(new[0])
+
+
+def per_request(dumps, run, n1, n2):
+    run(n1)
+    dumps.dump()  # start-up and a first warm run, discarded
+    run(n1)
+    a = dumps.dump()
+    run(n2)
+    b = dumps.dump()
+    return (b - a) / (n2 - n1)
+
+
+def client_per_request(cmd_for, n1, n2, outdir):
+    totals = []
+    for n in (n1, n2):
+        out = os.path.join(outdir, "client.%d" % n)
+        subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out]
+                       + cmd_for(n), check=True, capture_output=True, timeout=1200)
+        totals.append(callgrind_total(out))
+    return (totals[1] - totals[0]) / (n2 - n1)
+
+
+def cowd_cells(build, cells, n1, n2):
+    cowctl = os.path.join(build, "client", "cowctl", "cowctl")
+    os.environ.setdefault("COWD_BIN", os.path.join(build, "daemon", "service", "cowd"))
+    rows = []
+    for op, p in cells:
+        def args(n, sock):
+            return [cowctl, "-s", sock, "--json", "bench", op, "-s", "4096", "-c", str(CONNS),
+                    "-P", str(p), "-n", str(n), "--warmup", "0", "--no-progress"]
+
+        outdir = tempfile.mkdtemp(prefix="cowd-cg-")
+        os.environ["COWD_WRAPPER"] = ("valgrind --tool=callgrind --callgrind-out-file=%s/cg.out.%%p"
+                                      % outdir)
+        try:
+            with cowdtest.Daemon("--max-connections", "1024") as d:
+                dumps = Dumps(outdir, d.proc.pid)
+
+                def run(n):
+                    subprocess.run(args(n, d.socket_path), check=True, capture_output=True,
+                                   timeout=1200)
+                daemon = per_request(dumps, run, n1, n2)
+        finally:
+            del os.environ["COWD_WRAPPER"]
+        with cowdtest.Daemon("--max-connections", "1024") as d:
+            client = client_per_request(lambda n: args(n, d.socket_path), n1, n2, outdir)
+        shutil.rmtree(outdir, ignore_errors=True)
+        rows.append(("cowd %s -P %d" % (op, p), daemon, client))
+    return rows
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_cells(cells, n1, n2):
+    rows = []
+    for op, p in cells:
+        test = {"write": "set", "read": "get"}[op]
+        outdir = tempfile.mkdtemp(prefix="cowd-cg-redis-")
+        port = free_port()
+        server = subprocess.Popen(["valgrind", "--tool=callgrind",
+                                   "--callgrind-out-file=%s/cg.out.%%p" % outdir,
+                                   "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                   "--save", "", "--appendonly", "no", "--dir", outdir,
+                                   "--loglevel", "warning"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def args(n):
+            return ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", test,
+                    "-d", "4096", "-c", str(CONNS), "-P", str(p), "-n", str(n), "-q"]
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("redis-server did not start")
+                    time.sleep(0.2)
+            dumps = Dumps(outdir, server.pid)
+            daemon = per_request(dumps, lambda n: subprocess.run(args(n), check=True,
+                                                                 capture_output=True,
+                                                                 timeout=1200), n1, n2)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+        server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                   "--save", "", "--appendonly", "no", "--dir", outdir,
+                                   "--loglevel", "warning"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.5)
+            client = client_per_request(args, n1, n2, outdir)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+        shutil.rmtree(outdir, ignore_errors=True)
+        rows.append(("redis %s -P %d" % (test.upper(), p), daemon, client))
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "..", "build", "gcc"))
+    ap.add_argument("-n", type=int, default=20000, help="operations in the larger run")
+    ap.add_argument("--only", choices=["cowd", "redis"])
+    ap.add_argument("--cells", default="write:1,read:1,write:16,read:16")
+    a = ap.parse_args()
+    cells = [(c.split(":")[0], int(c.split(":")[1])) for c in a.cells.split(",")]
+    n2, n1 = a.n, a.n // 4
+    rows = []
+    if a.only in (None, "cowd"):
+        rows += cowd_cells(a.build, cells, n1, n2)
+    if a.only in (None, "redis") and shutil.which("redis-server"):
+        rows += redis_cells(cells, n1, n2)
+    print("instructions per request under callgrind (4 KiB values, %d connections, "
+          "difference of %d and %d operations)" % (CONNS, n2, n1))
+    print("%-24s %14s %14s %14s" % ("cell", "server", "client", "together"))
+    for name, server, client in rows:
+        print("%-24s %14.0f %14.0f %14.0f" % (name, server, client, server + client))
+
+
+if __name__ == "__main__":
+    main()
