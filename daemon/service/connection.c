@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -23,10 +24,18 @@ struct cow_connection {
         bool paused;  /* reading stopped until the output drains (backpressure) */
         bool closing; /* no more requests; free once the output is empty */
         bool authenticated; /* false until a TCP client's hello shows a valid token */
+        bool in_input; /* inside conn_process_input(), which flushes the output when done */
 };
 
 /* Bytes written to a socket per readiness (libevent's default is 16 KiB). */
 #define CONN_MAX_SINGLE_WRITE (256u << 10)
+
+/*
+ * Bytes read straight from the socket per read() when a frame is short, and
+ * at most per input pass (conn_read_more()).
+ */
+#define CONN_READ_CHUNK (64u << 10)
+#define CONN_MAX_READ_PER_PASS (256u << 10)
 
 static uint64_t now_ns(void)
 {
@@ -47,6 +56,70 @@ static void conn_destroy(cow_connection *c)
 }
 
 /*
+ * Writes what the output holds straight to the socket, and leaves the write
+ * event to libevent only for what the socket would not take.
+ *
+ * The write event is off while the output is empty (conn_on_write turns it
+ * off again once it has drained): with it on, every reply cost an
+ * epoll_ctl to arm it, a loop turn to learn the socket was writable, and
+ * another epoll_ctl to disarm it. Replies to everything one read brought
+ * in go out in one writev() this way.
+ */
+static void conn_flush(cow_connection *c)
+{
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+
+        if (evbuffer_get_length(out) == 0)
+                return;
+        /*
+         * A closing connection is freed by its write callback, which libevent
+         * calls only after it wrote something itself: leave those bytes to it.
+         * A failure other than EAGAIN shows again on the write event, which
+         * reports it.
+         */
+        if (!c->closing) {
+                /* A socket bufferevent freezes its output's front; its own write thaws it too. */
+                evbuffer_unfreeze(out, 1);
+                (void)evbuffer_write(out, bufferevent_getfd(c->bev));
+                evbuffer_freeze(out, 1);
+        }
+        if (evbuffer_get_length(out) > 0)
+                bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/*
+ * Reads up to CONN_READ_CHUNK bytes from the socket straight into the input,
+ * charged to *budget, the bytes one input pass may still read this way.
+ * libevent 2.1 reads at most 4096 bytes per readiness whatever
+ * max_single_read says (EVBUFFER_MAX_READ), so a 4 KiB write request took two
+ * trips through the loop, and a pipelined batch of them one trip each.
+ * Called only while a frame is incomplete, so the input stays under one
+ * largest frame plus a chunk. End of file and errors are left for libevent's
+ * own read to find and report: the socket stays readable. Returns true if
+ * bytes were read.
+ */
+static bool conn_read_more(cow_connection *c, size_t *budget)
+{
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        struct evbuffer_iovec vec;
+        ssize_t got = 0;
+
+        if (*budget < CONN_READ_CHUNK)
+                return false;
+        *budget -= CONN_READ_CHUNK;
+        /* A socket bufferevent freezes its input's end; its own read thaws it too. */
+        evbuffer_unfreeze(in, 0);
+        if (evbuffer_reserve_space(in, CONN_READ_CHUNK, &vec, 1) == 1) {
+                got = read(bufferevent_getfd(c->bev), vec.iov_base, CONN_READ_CHUNK);
+                vec.iov_len = got > 0 ? (size_t)got : 0;
+                if (got > 0 && evbuffer_commit_space(in, &vec, 1) < 0)
+                        got = 0;
+        }
+        evbuffer_freeze(in, 0);
+        return got > 0;
+}
+
+/*
  * Stops taking requests and arranges for the connection to close once its
  * output has been written. Returns true if c is already gone (nothing was
  * left to write), in which case the caller must not touch it again.
@@ -55,6 +128,7 @@ static bool conn_begin_close(cow_connection *c)
 {
         struct evbuffer *in = bufferevent_get_input(c->bev);
 
+        conn_flush(c);
         c->closing = true;
         bufferevent_disable(c->bev, EV_READ);
         evbuffer_drain(in, evbuffer_get_length(in));
@@ -62,7 +136,7 @@ static bool conn_begin_close(cow_connection *c)
                 conn_destroy(c);
                 return true;
         }
-        /* The write callback now fires only once everything is out. */
+        /* The write callback now fires only once everything is out (conn_flush armed it). */
         bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
         return false;
 }
@@ -71,6 +145,8 @@ static bool conn_begin_close(cow_connection *c)
  * Frames reply onto the output. A reply larger than a frame may be (a long
  * process list with a small max_frame_bytes, say) is swapped for an error
  * with the same id, so that the client never sees a frame it must refuse.
+ * Every reply goes out through here. Inside an input pass the bytes wait for
+ * the pass's single flush; a reply made anywhere else is flushed at once.
  * Returns 0 or -ENOMEM.
  */
 static int conn_send(cow_connection *c, cow_reply *reply)
@@ -107,6 +183,8 @@ static int conn_send(cow_connection *c, cow_reply *reply)
                 r = -ENOMEM;
                 goto out;
         }
+        if (!c->in_input)
+                conn_flush(c);
         r = 0;
 out:
         cow_reply_free(substitute);
@@ -215,14 +293,15 @@ out:
 
 /*
  * Answers every whole frame in the input, in order, until the input runs
- * short, the output passes the watermark, or the connection starts closing.
- * Returns true if c is gone.
+ * short (and the socket has no more for now), the output passes the
+ * watermark, or the connection starts closing. Returns true if c is gone.
  */
-static bool conn_process_input(cow_connection *c)
+static bool conn_process_frames(cow_connection *c)
 {
         struct evbuffer *in = bufferevent_get_input(c->bev);
         struct evbuffer *out = bufferevent_get_output(c->bev);
         uint32_t max = c->env.limits->max_frame_bytes;
+        size_t read_budget = CONN_MAX_READ_PER_PASS; /* a fair share of the loop turn */
 
         while (!c->closing && !c->paused) {
                 size_t avail = evbuffer_get_length(in);
@@ -234,8 +313,12 @@ static bool conn_process_input(cow_connection *c)
                 char msg[128];
                 int r;
 
-                if (avail < COW_FRAME_HEADER)
+                if (avail < COW_FRAME_HEADER) {
+                        /* Nothing at all left: no read that would most likely find nothing. */
+                        if (avail > 0 && conn_read_more(c, &read_budget))
+                                continue;
                         break;
+                }
                 /* Judge the header alone first, so that nothing waits on a bad length. */
                 buf = evbuffer_pullup(in, COW_FRAME_HEADER);
                 if (!buf)
@@ -244,8 +327,11 @@ static bool conn_process_input(cow_connection *c)
                 if (st == COW_FRAME_NEED_MORE) {
                         size_t whole = COW_FRAME_HEADER + (size_t)cow_frame_declared(buf);
 
-                        if (avail < whole)
+                        if (avail < whole) {
+                                if (conn_read_more(c, &read_budget))
+                                        continue;
                                 break;
+                        }
                         /* Exactly one frame made contiguous; usually already is. */
                         buf = evbuffer_pullup(in, (ev_ssize_t)whole);
                         if (!buf)
@@ -287,6 +373,8 @@ static bool conn_process_input(cow_connection *c)
                         goto fatal;
                 evbuffer_drain(in, consumed);
 
+                if (evbuffer_get_length(out) >= c->env.limits->output_watermark)
+                        conn_flush(c);
                 if (evbuffer_get_length(out) >= c->env.limits->output_watermark) {
                         /*
                          * The client sends faster than it reads. Stop reading (its
@@ -308,6 +396,20 @@ fatal:
         return true;
 }
 
+/*
+ * One input pass: answers the whole frames, then writes the replies in one
+ * go (conn_flush). Returns true if c is gone.
+ */
+static bool conn_process_input(cow_connection *c)
+{
+        c->in_input = true;
+        if (conn_process_frames(c))
+                return true;
+        c->in_input = false;
+        conn_flush(c);
+        return false;
+}
+
 static void conn_on_read(struct bufferevent *bev, void *arg)
 {
         (void)bev;
@@ -317,12 +419,16 @@ static void conn_on_read(struct bufferevent *bev, void *arg)
 static void conn_on_write(struct bufferevent *bev, void *arg)
 {
         cow_connection *c = arg;
+        bool empty = evbuffer_get_length(bufferevent_get_output(bev)) == 0;
 
         if (c->closing) {
-                if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+                if (empty)
                         conn_destroy(c);
                 return;
         }
+        /* Drained: the write event rests until the socket next refuses bytes (conn_flush). */
+        if (empty)
+                bufferevent_disable(bev, EV_WRITE);
         if (c->paused) {
                 c->paused = false;
                 bufferevent_enable(bev, EV_READ);
@@ -397,7 +503,9 @@ int cow_connection_new(const struct cow_connection_env *env, evutil_socket_t fd,
 
                 bufferevent_set_timeouts(c->bev, &tv, &tv);
         }
-        if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0) {
+        /* EV_WRITE (on in a new bufferevent) only while the socket holds back output (conn_flush). */
+        bufferevent_disable(c->bev, EV_WRITE);
+        if (bufferevent_enable(c->bev, EV_READ) < 0) {
                 r = -ENOMEM;
                 goto fail;
         }
