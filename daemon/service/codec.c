@@ -104,3 +104,77 @@ void cow_codec_response_pack(const Cowd__V1__Response *resp, uint8_t *out)
 {
         cowd__v1__response__pack(resp, out);
 }
+
+/* Protobuf wire types and the tags of the fields a read reply carries (proto/cowd.proto). */
+enum {
+        WIRE_VARINT = 0,
+        WIRE_LEN = 2,
+        TAG_RESPONSE_ID = 1 << 3 | WIRE_VARINT,
+        TAG_RESPONSE_STATUS = 2 << 3 | WIRE_LEN,
+        TAG_RESPONSE_READ = COWD__V1__RESPONSE__RESULT_READ << 3 | WIRE_LEN,
+        TAG_READ_DATA = 1 << 3 | WIRE_LEN,
+};
+
+static size_t varint_size(uint64_t v)
+{
+        size_t n = 1;
+
+        while (v >= 0x80) {
+                v >>= 7;
+                n++;
+        }
+        return n;
+}
+
+static uint8_t *varint_put(uint64_t v, uint8_t *p)
+{
+        while (v >= 0x80) {
+                *p++ = (uint8_t)(v | 0x80);
+                v >>= 7;
+        }
+        *p++ = (uint8_t)v;
+        return p;
+}
+
+/*
+ * The fields in the order protobuf-c writes them, field number order: id
+ * (left out when 0, as proto3 does), status (always present: an empty
+ * message for OK), then read { data }.
+ */
+size_t cow_codec_read_prefix_size(uint64_t id, size_t len)
+{
+        size_t inner = varint_size(TAG_READ_DATA) + varint_size(len) + len;
+
+        return (id ? varint_size(TAG_RESPONSE_ID) + varint_size(id) : 0) +
+               varint_size(TAG_RESPONSE_STATUS) + 1 +
+               varint_size(TAG_RESPONSE_READ) + varint_size(inner) +
+               varint_size(TAG_READ_DATA) + varint_size(len);
+}
+
+size_t cow_codec_read_prefix_pack(const Cowd__V1__Response *resp, uint8_t *out)
+{
+        const Cowd__V1__Status *st = resp->status;
+        size_t len, inner;
+        uint8_t *p = out;
+
+        if (resp->result_case != COWD__V1__RESPONSE__RESULT_READ || !resp->read || resp->fault ||
+            !st || st->code != COWD__V1__CODE__OK || (st->message && st->message[0]) ||
+            resp->read->base.n_unknown_fields || resp->base.n_unknown_fields ||
+            st->base.n_unknown_fields)
+                return 0;
+        len = resp->read->data.len;
+        if (len == 0)
+                return 0; /* proto3 leaves an empty data field out */
+        inner = varint_size(TAG_READ_DATA) + varint_size(len) + len;
+        if (resp->id) {
+                p = varint_put(TAG_RESPONSE_ID, p);
+                p = varint_put(resp->id, p);
+        }
+        p = varint_put(TAG_RESPONSE_STATUS, p);
+        *p++ = 0; /* an empty Status: code OK, no message */
+        p = varint_put(TAG_RESPONSE_READ, p);
+        p = varint_put(inner, p);
+        p = varint_put(TAG_READ_DATA, p);
+        p = varint_put(len, p);
+        return (size_t)(p - out);
+}

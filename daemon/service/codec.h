@@ -43,4 +43,26 @@ size_t cow_codec_response_size(const Cowd__V1__Response *resp);
 /* Encodes resp into out, which holds cow_codec_response_size(resp) bytes. */
 void cow_codec_response_pack(const Cowd__V1__Response *resp, uint8_t *out);
 
+/*
+ * A read's reply in place: the encoding of an OK Response whose result is a
+ * ReadResult of len bytes is a prefix (id, status, result and data headers)
+ * followed by the data, so the data can be copied once, straight to where the
+ * reply is sent from, and the prefix written before it afterwards.
+ */
+
+/* The most bytes a read reply's prefix takes. */
+#define COW_CODEC_READ_PREFIX_MAX 32
+
+/* The size of the prefix of an OK read reply to request id carrying len bytes. */
+size_t cow_codec_read_prefix_size(uint64_t id, size_t len);
+
+/*
+ * Writes into out the prefix of resp, which must be an OK reply with a read
+ * result and nothing else: its status has no message and it has no fault.
+ * cow_codec_response_pack(resp) gives the same bytes as this prefix followed
+ * by the data. Returns the prefix's size, or 0 (nothing written) when resp is
+ * not such a reply.
+ */
+size_t cow_codec_read_prefix_pack(const Cowd__V1__Response *resp, uint8_t *out);
+
 #endif /* COWD_SERVICE_CODEC_H */

@@ -142,14 +142,56 @@ static bool conn_begin_close(cow_connection *c)
 }
 
 /*
+ * Room reserved on the output for the reply to a read, so that the engine
+ * copies the data once, straight to where it is sent from, rather than into
+ * the reply and then again into the output (conn_lend_read(), conn_send()).
+ */
+struct conn_lent {
+        struct evbuffer_iovec vec; /* the reservation: frame header, prefix, data */
+        size_t prefix;             /* the reply's encoded bytes before the data */
+        uint8_t *data;             /* where the data goes; NULL when nothing is reserved */
+        size_t len;
+};
+
+/*
+ * Reserves room on the output for the reply to req when it is a read whose
+ * reply fits a frame. Anything else (a refused length, say) is left for the
+ * dispatcher to answer the ordinary way.
+ */
+static void conn_lend_read(cow_connection *c, const Cowd__V1__Request *req,
+                           struct conn_lent *lent)
+{
+        const struct cow_service_limits *lim = c->env.limits;
+        uint64_t len;
+        size_t prefix;
+
+        if (req->op_case != COWD__V1__REQUEST__OP_READ || !req->read)
+                return;
+        len = req->read->length;
+        if (len == 0 || len > lim->max_read_bytes || len > lim->max_frame_bytes)
+                return;
+        prefix = cow_codec_read_prefix_size(req->id, (size_t)len);
+        if (prefix + len > lim->max_frame_bytes)
+                return;
+        if (evbuffer_reserve_space(bufferevent_get_output(c->bev),
+                                   (ev_ssize_t)(COW_FRAME_HEADER + prefix + len), &lent->vec, 1) < 1)
+                return;
+        lent->prefix = prefix;
+        lent->len = (size_t)len;
+        lent->data = (uint8_t *)lent->vec.iov_base + COW_FRAME_HEADER + prefix;
+}
+
+/*
  * Frames reply onto the output. A reply larger than a frame may be (a long
  * process list with a small max_frame_bytes, say) is swapped for an error
  * with the same id, so that the client never sees a frame it must refuse.
+ * A read reply whose data the engine put in lent (non-NULL: see
+ * conn_lend_read()) is completed in place.
  * Every reply goes out through here. Inside an input pass the bytes wait for
  * the pass's single flush; a reply made anywhere else is flushed at once.
  * Returns 0 or -ENOMEM.
  */
-static int conn_send(cow_connection *c, cow_reply *reply)
+static int conn_send(cow_connection *c, cow_reply *reply, struct conn_lent *lent)
 {
         struct evbuffer *out = bufferevent_get_output(c->bev);
         Cowd__V1__Response *resp = cow_reply_response(reply);
@@ -158,6 +200,25 @@ static int conn_send(cow_connection *c, cow_reply *reply)
         uint8_t *p;
         size_t size;
         int r;
+
+        if (lent && lent->data && resp->result_case == COWD__V1__RESPONSE__RESULT_READ &&
+            resp->read->data.data == lent->data) {
+                p = lent->vec.iov_base;
+                /* Only an OK read reply takes the lent room, and its prefix is as sized. */
+                if (cow_codec_read_prefix_pack(resp, p + COW_FRAME_HEADER) == lent->prefix) {
+                        cow_frame_header((uint32_t)(lent->prefix + lent->len), p);
+                        lent->vec.iov_len = COW_FRAME_HEADER + lent->prefix + lent->len;
+                        if (evbuffer_commit_space(out, &lent->vec, 1) < 0)
+                                return -ENOMEM;
+                        goto sent;
+                }
+                /* Never packed from the lent room: a new reservation would overlap it. */
+                r = cow_reply_new_error(resp->id, COWD__V1__CODE__INTERNAL,
+                                        "read reply could not be encoded", &substitute);
+                if (r < 0)
+                        goto out;
+                resp = cow_reply_response(substitute);
+        }
 
         size = cow_codec_response_size(resp);
         if (size > c->env.limits->max_frame_bytes) {
@@ -183,6 +244,7 @@ static int conn_send(cow_connection *c, cow_reply *reply)
                 r = -ENOMEM;
                 goto out;
         }
+sent:
         if (!c->in_input)
                 conn_flush(c);
         r = 0;
@@ -201,7 +263,7 @@ static bool conn_fail(cow_connection *c, Cowd__V1__Code code, const char *messag
 
         log_info(c->env.log, "%s: %s; closing", c->peer, message);
         if (cow_reply_new_error(0, code, message, &reply) == 0)
-                (void)conn_send(c, reply);
+                (void)conn_send(c, reply, NULL);
         cow_reply_free(reply);
         return conn_begin_close(c);
 }
@@ -235,7 +297,7 @@ static int conn_authenticate(cow_connection *c, const Cowd__V1__Request *req)
         c->env.counters->auth_failures++;
         log_info(c->env.log, "%s: refused: %s; closing", c->peer, why);
         if (cow_reply_new_error(req->id, COWD__V1__CODE__UNAUTHENTICATED, why, &reply) == 0)
-                (void)conn_send(c, reply);
+                (void)conn_send(c, reply, NULL);
         cow_reply_free(reply);
         return -EACCES;
 }
@@ -250,6 +312,7 @@ static int conn_handle_frame(cow_connection *c, const uint8_t *payload, uint32_t
 {
         cow_codec_request *req = NULL;
         cow_reply *reply = NULL;
+        struct conn_lent lent = { .data = NULL };
         /* The clock is read only for /metrics: no cost per request when it is off. */
         uint64_t t0 = c->env.metrics ? now_ns() : 0;
         int r;
@@ -263,7 +326,9 @@ static int conn_handle_frame(cow_connection *c, const uint8_t *payload, uint32_t
                 if (r < 0)
                         goto out;
         }
-        r = cow_dispatch(c->env.dispatcher, c->uid, cow_codec_request_message(req), &reply);
+        conn_lend_read(c, cow_codec_request_message(req), &lent);
+        r = cow_dispatch_lent(c->env.dispatcher, c->uid, cow_codec_request_message(req),
+                              lent.data, lent.len, &reply);
         if (r < 0)
                 goto out;
         /* A process the OOM killer ended for this request: say so, as Linux does. */
@@ -279,7 +344,7 @@ static int conn_handle_frame(cow_connection *c, const uint8_t *payload, uint32_t
         {
                 /* The handler's status is counted, also for a reply too big to send. */
                 unsigned op = (unsigned)cow_codec_request_message(req)->op_case;
-                r = conn_send(c, reply);
+                r = conn_send(c, reply, &lent);
                 if (r == 0 && c->env.metrics)
                         cow_request_metrics_record(c->env.metrics, op,
                                                    (unsigned)cow_reply_code(reply),
