@@ -550,13 +550,16 @@ int cow_connection_new(const struct cow_connection_env *env, evutil_socket_t fd,
         }
         bufferevent_setcb(c->bev, conn_on_read, conn_on_write, conn_on_event, c);
         /*
-         * Input: never hold more than one largest frame, so a client cannot make
-         * the daemon buffer more than it could ever accept.
+         * Input: no high watermark. Every input pass answers the whole frames
+         * and leaves at most part of one (a header announcing more than
+         * max_frame_bytes is refused at once), and reading stops while paused
+         * or closing; so the input never holds more than one largest frame
+         * plus one pass's reading (CONN_MAX_READ_PER_PASS and libevent's
+         * 4096 bytes). A watermark would add nothing but a callback on every
+         * drain, which re-armed the read event each time.
          * Output: the write callback fires at a quarter of the watermark, which
          * is where a paused connection resumes reading.
          */
-        bufferevent_setwatermark(c->bev, EV_READ, 0,
-                                 (size_t)lim->max_frame_bytes + COW_FRAME_HEADER);
         bufferevent_setwatermark(c->bev, EV_WRITE, lim->output_watermark / 4, 0);
         /*
          * libevent writes at most 16 KiB per readiness by default: four 4 KiB
