@@ -11,6 +11,7 @@
 #ifndef COWD_SERVICE_CODEC_H
 #define COWD_SERVICE_CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,13 +21,21 @@ typedef struct cow_codec_request cow_codec_request;
 
 /*
  * Decodes one request from buf[0..len). Decoding may allocate at most
- * cow_codec_unpack_budget(len) bytes.
+ * cow_codec_unpack_budget(len) bytes. A read or a write in the plain
+ * encoding is decoded in place, allocating nothing but the request itself,
+ * and a write's data then points into buf: buf must outlive the request.
  *
  * Returns 0, -EBADMSG when the bytes are not a Request, -ENOBUFS when
  * decoding would exceed the budget (a frame built to expand, such as
  * millions of unknown fields), or -ENOMEM.
  */
 int cow_codec_request_unpack(const uint8_t *buf, size_t len, cow_codec_request **ret);
+
+/* As cow_codec_request_unpack(), always through protobuf-c (for tests). */
+int cow_codec_request_unpack_generic(const uint8_t *buf, size_t len, cow_codec_request **ret);
+
+/* Whether req was decoded in place. */
+bool cow_codec_request_in_place(const cow_codec_request *req);
 
 /* The decoded message; valid until cow_codec_request_free(). */
 const Cowd__V1__Request *cow_codec_request_message(const cow_codec_request *req);

@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The read reply made in place (codec.h): its prefix followed by the data must
- * be byte for byte what protobuf-c packs for the same Response, for every id
- * and length whose varints change size, and anything but a plain OK read must
- * be refused.
+ * What codec.h does without protobuf-c, against protobuf-c itself.
+ *
+ * The read reply made in place: its prefix followed by the data must be byte
+ * for byte what protobuf-c packs for the same Response, for every id and
+ * length whose varints change size, and anything but a plain OK read must be
+ * refused.
+ *
+ * Reads and writes decoded in place: whatever bytes the in-place decoder
+ * takes, protobuf-c must decode to the same values; it must take the plain
+ * encoding of every read and write; and anything it declines must still
+ * decode, through protobuf-c.
  */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -109,9 +117,142 @@ static void test_anything_but_a_plain_ok_read_is_refused(void **state)
         assert_int_equal(cow_codec_read_prefix_pack(&resp, prefix), 0);
 }
 
+/* xorshift64: a fixed sequence, so a failure replays. */
+static uint64_t rng_next(uint64_t *s)
+{
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        return *s;
+}
+
+/* A value whose varint takes anything from 1 to 10 bytes. */
+static uint64_t any_width(uint64_t *rng)
+{
+        uint64_t v = rng_next(rng);
+        unsigned bits = (unsigned)(rng_next(rng) % 65);
+
+        return bits == 64 ? v : v & ((UINT64_C(1) << bits) - 1);
+}
+
+/* Packs a random read or write request into buf; returns its length. */
+static size_t random_request(uint64_t *rng, uint8_t *buf, uint8_t *data, size_t data_max)
+{
+        Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
+        Cowd__V1__ReadRequest read = COWD__V1__READ_REQUEST__INIT;
+        Cowd__V1__WriteRequest write = COWD__V1__WRITE_REQUEST__INIT;
+
+        req.id = any_width(rng);
+        if (rng_next(rng) & 1) {
+                read.pid = (uint32_t)any_width(rng);
+                read.addr = any_width(rng);
+                read.length = any_width(rng);
+                req.op_case = COWD__V1__REQUEST__OP_READ;
+                req.read = &read;
+        } else {
+                write.pid = (uint32_t)any_width(rng);
+                write.addr = any_width(rng);
+                write.data.len = (size_t)(rng_next(rng) % (data_max + 1));
+                write.data.data = data;
+                req.op_case = COWD__V1__REQUEST__OP_WRITE;
+                req.write = &write;
+        }
+        return cowd__v1__request__pack(&req, buf);
+}
+
+/* Whether two decoded reads or writes carry the same values. */
+static bool same_request(const Cowd__V1__Request *a, const Cowd__V1__Request *b)
+{
+        if (a->id != b->id || a->op_case != b->op_case)
+                return false;
+        if (a->op_case == COWD__V1__REQUEST__OP_READ)
+                return a->read->pid == b->read->pid && a->read->addr == b->read->addr &&
+                       a->read->length == b->read->length;
+        if (a->op_case != COWD__V1__REQUEST__OP_WRITE)
+                return false;
+        return a->write->pid == b->write->pid && a->write->addr == b->write->addr &&
+               a->write->data.len == b->write->data.len &&
+               (a->write->data.len == 0 ||
+                memcmp(a->write->data.data, b->write->data.data, a->write->data.len) == 0);
+}
+
+/*
+ * Decodes buf[0..len) both ways. Returns 1 if it was decoded in place (and
+ * then protobuf-c agreed), 0 if not.
+ */
+static int decode_both(const uint8_t *buf, size_t len)
+{
+        cow_codec_request *fast = NULL, *slow = NULL;
+        int rf = cow_codec_request_unpack(buf, len, &fast);
+        int rs = cow_codec_request_unpack_generic(buf, len, &slow);
+        int in_place = 0;
+
+        assert_int_equal(rf, rs);
+        if (rf == 0) {
+                in_place = cow_codec_request_in_place(fast);
+                /* Declined bytes went to protobuf-c both times: only in-place ones can differ. */
+                if (in_place && !same_request(cow_codec_request_message(fast),
+                                  cow_codec_request_message(slow)))
+                        fail_msg("in-place and protobuf-c decodings differ (%zu bytes)", len);
+        }
+        cow_codec_request_free(fast);
+        cow_codec_request_free(slow);
+        return in_place;
+}
+
+static void test_plain_reads_and_writes_decode_in_place_as_protobuf_c_does(void **state)
+{
+        static uint8_t buf[1024], data[256];
+        uint64_t rng = 0x9e3779b97f4a7c15u;
+
+        (void)state;
+        for (size_t i = 0; i < sizeof(data); i++)
+                data[i] = (uint8_t)(i * 31 + 7);
+        for (int i = 0; i < 20000; i++) {
+                size_t len = random_request(&rng, buf, data, sizeof(data));
+
+                if (!decode_both(buf, len))
+                        fail_msg("plain request %d (%zu bytes) was not decoded in place", i, len);
+        }
+}
+
+static void test_mangled_requests_decode_as_protobuf_c_says(void **state)
+{
+        static uint8_t buf[1024], data[64];
+        uint64_t rng = 0x2545f4914f6cdd1du;
+        unsigned in_place = 0, declined = 0;
+
+        (void)state;
+        memset(data, 0x5a, sizeof(data));
+        for (int i = 0; i < 200000; i++) {
+                size_t len = random_request(&rng, buf, data, sizeof(data));
+
+                /* One to four changes: a flipped byte, a cut, or a byte appended. */
+                for (int k = (int)(rng_next(&rng) % 4); k >= 0; k--) {
+                        uint64_t r = rng_next(&rng);
+
+                        if (r % 3 == 0 && len > 0)
+                                buf[(r >> 8) % len] ^= (uint8_t)(1u << ((r >> 4) % 8));
+                        else if (r % 3 == 1 && len > 0)
+                                len = (size_t)((r >> 8) % len);
+                        else if (len < sizeof(buf))
+                                buf[len++] = (uint8_t)(r >> 8);
+                }
+                if (decode_both(buf, len))
+                        in_place++;
+                else
+                        declined++;
+        }
+        /* Both sides were exercised: some mangled bytes still decode in place. */
+        assert_true(in_place > 1000);
+        assert_true(declined > 1000);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_plain_reads_and_writes_decode_in_place_as_protobuf_c_does),
+                cmocka_unit_test(test_mangled_requests_decode_as_protobuf_c_says),
                 cmocka_unit_test(test_prefix_and_data_equal_the_packed_reply),
                 cmocka_unit_test(test_anything_but_a_plain_ok_read_is_refused),
         };
