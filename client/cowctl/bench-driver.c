@@ -385,7 +385,7 @@ static void conn_on_read(struct bufferevent *bev, void *arg)
         for (;;) {
                 size_t avail = evbuffer_get_length(in);
                 const uint8_t *buf;
-                Cowd__V1__Response *reply = NULL;
+                struct cowc_response_view view = { .owned = NULL };
                 uint32_t declared;
                 long n;
 
@@ -407,17 +407,25 @@ static void conn_on_read(struct bufferevent *bev, void *arg)
                         break;
                 }
                 buf = evbuffer_pullup(in, (ev_ssize_t)(4 + declared));
-                n = buf ? cowc_decode_response(buf, 4 + declared, c->d->cfg->max_frame, &reply)
-                        : -ENOMEM;
+                if (!buf) {
+                        conn_kill(c);
+                        return;
+                }
+                /*
+                 * Read and write replies are decoded in place, without
+                 * allocations; a read's data stays in the input until the
+                 * reply has been handled.
+                 */
+                n = cowc_decode_response_view(buf, 4 + declared, c->d->cfg->max_frame, &view);
                 if (n <= 0) {
                         conn_kill(c);
                         return;
                 }
-                evbuffer_drain(in, (size_t)n);
-                bool alive = conn_on_reply(c, reply, t);
-                cowc_response_free(reply);
+                bool alive = conn_on_reply(c, view.reply, t);
+                cowc_response_view_release(&view);
                 if (!alive)
                         return;
+                evbuffer_drain(in, (size_t)n);
         }
         conn_fill(c);
 }

@@ -60,7 +60,7 @@ void cow_codec_response_pack(const Cowd__V1__Response *resp, uint8_t *out);
  */
 
 /* The most bytes a read reply's prefix takes. */
-#define COW_CODEC_READ_PREFIX_MAX 32
+#define COW_CODEC_READ_PREFIX_MAX 32 /* COW_PLAIN_READ_PREFIX_MAX */
 
 /* The size of the prefix of an OK read reply to request id carrying len bytes. */
 size_t cow_codec_read_prefix_size(uint64_t id, size_t len);

@@ -10,7 +10,9 @@
  * Reads and writes decoded in place: whatever bytes the in-place decoder
  * takes, protobuf-c must decode to the same values; it must take the plain
  * encoding of every read and write; and anything it declines must still
- * decode, through protobuf-c.
+ * decode, through protobuf-c. The same for the client's side
+ * (proto/plain.h): requests it encodes are byte for byte protobuf-c's, and
+ * read and write replies it decodes in place agree with protobuf-c.
  */
 #include <setjmp.h>
 #include <stdbool.h>
@@ -23,6 +25,7 @@
 #include <cmocka.h>
 
 #include "codec.h"
+#include "plain.h"
 
 /* Packs an OK read reply both ways and compares them. */
 static void check_read_reply(uint64_t id, size_t len)
@@ -248,11 +251,124 @@ static void test_mangled_requests_decode_as_protobuf_c_says(void **state)
         assert_true(declined > 1000);
 }
 
+static void test_plain_requests_encode_as_protobuf_c_does(void **state)
+{
+        static uint8_t buf[1024], mine[1024], data[256];
+        uint64_t rng = 0x51afd7ed558ccd6du;
+
+        (void)state;
+        memset(data, 0xc3, sizeof(data));
+        for (int i = 0; i < 20000; i++) {
+                cow_codec_request *req = NULL;
+                size_t len = random_request(&rng, buf, data, sizeof(data));
+                const Cowd__V1__Request *m;
+
+                assert_int_equal(cow_codec_request_unpack_generic(buf, len, &req), 0);
+                m = cow_codec_request_message(req);
+                assert_int_equal(cow_plain_request_size(m), len);
+                cow_plain_request_pack(m, mine);
+                assert_memory_equal(mine, buf, len);
+                cow_codec_request_free(req);
+        }
+}
+
+/* Packs a random reply to a read or a write, as the daemon would, into buf. */
+static size_t random_response(uint64_t *rng, uint8_t *buf, uint8_t *data, size_t data_max)
+{
+        Cowd__V1__Response resp = COWD__V1__RESPONSE__INIT;
+        Cowd__V1__Status status = COWD__V1__STATUS__INIT;
+        Cowd__V1__ReadResult read = COWD__V1__READ_RESULT__INIT;
+        Cowd__V1__WriteResult write = COWD__V1__WRITE_RESULT__INIT;
+        Cowd__V1__Fault fault = COWD__V1__FAULT__INIT;
+        uint64_t r = rng_next(rng);
+
+        resp.id = any_width(rng);
+        resp.status = &status;
+        if (r % 5 == 0) {
+                status.code = (Cowd__V1__Code)(rng_next(rng) % 20);
+                if (r % 7 == 0)
+                        status.message = (char *)"read pid 3: no such process";
+                if (r % 11 == 0) {
+                        fault.addr = any_width(rng);
+                        resp.fault = &fault;
+                }
+        } else if (r & 2) {
+                read.data.len = (size_t)(rng_next(rng) % (data_max + 1));
+                read.data.data = data;
+                resp.result_case = COWD__V1__RESPONSE__RESULT_READ;
+                resp.read = &read;
+        } else {
+                resp.result_case = COWD__V1__RESPONSE__RESULT_WRITE;
+                resp.write = &write;
+        }
+        return cowd__v1__response__pack(&resp, buf);
+}
+
+/* Whether the in-place reply says what protobuf-c's says. */
+static bool same_response(const Cowd__V1__Response *a, const Cowd__V1__Response *b)
+{
+        if (a->id != b->id || !a->status || !b->status || a->status->code != b->status->code ||
+            strcmp(a->status->message, b->status->message) != 0 || a->fault || b->fault ||
+            a->result_case != b->result_case)
+                return false;
+        if (a->result_case == COWD__V1__RESPONSE__RESULT_WRITE)
+                return a->write && b->write;
+        return a->result_case == COWD__V1__RESPONSE__RESULT_READ &&
+               a->read->data.len == b->read->data.len &&
+               (a->read->data.len == 0 ||
+                memcmp(a->read->data.data, b->read->data.data, a->read->data.len) == 0);
+}
+
+static void test_read_and_write_replies_decode_in_place_as_protobuf_c_does(void **state)
+{
+        static uint8_t buf[1024], data[128];
+        uint64_t rng = 0xd1b54a32d192ed03u;
+        unsigned in_place = 0, declined = 0;
+
+        (void)state;
+        memset(data, 0x3c, sizeof(data));
+        for (int i = 0; i < 200000; i++) {
+                struct cow_plain_response plain;
+                Cowd__V1__Response *slow;
+                size_t len = random_response(&rng, buf, data, sizeof(data));
+                bool mangled = i % 2;
+
+                for (int k = mangled ? (int)(rng_next(&rng) % 4) : -1; k >= 0; k--) {
+                        uint64_t r = rng_next(&rng);
+
+                        if (r % 3 == 0 && len > 0)
+                                buf[(r >> 8) % len] ^= (uint8_t)(1u << ((r >> 4) % 8));
+                        else if (r % 3 == 1 && len > 0)
+                                len = (size_t)((r >> 8) % len);
+                        else if (len < sizeof(buf))
+                                buf[len++] = (uint8_t)(r >> 8);
+                }
+                slow = cowd__v1__response__unpack(NULL, len, buf);
+                if (!cow_plain_response_decode(buf, len, &plain)) {
+                        declined++;
+                        /* Every intact OK read or write reply is taken. */
+                        if (!mangled && slow && !slow->fault && !slow->status->message[0] &&
+                            slow->result_case != COWD__V1__RESPONSE__RESULT__NOT_SET)
+                                fail_msg("plain reply %d (%zu bytes) was declined", i, len);
+                } else {
+                        in_place++;
+                        if (!slow || !same_response(&plain.resp, slow))
+                                fail_msg("in-place and protobuf-c replies differ (%zu bytes)", len);
+                }
+                if (slow)
+                        cowd__v1__response__free_unpacked(slow, NULL);
+        }
+        assert_true(in_place > 1000);
+        assert_true(declined > 1000);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_plain_reads_and_writes_decode_in_place_as_protobuf_c_does),
                 cmocka_unit_test(test_mangled_requests_decode_as_protobuf_c_says),
+                cmocka_unit_test(test_plain_requests_encode_as_protobuf_c_does),
+                cmocka_unit_test(test_read_and_write_replies_decode_in_place_as_protobuf_c_does),
                 cmocka_unit_test(test_prefix_and_data_equal_the_packed_reply),
                 cmocka_unit_test(test_anything_but_a_plain_ok_read_is_refused),
         };
