@@ -63,6 +63,7 @@ struct bench_driver {
         struct event *progress;
         struct event *deadline;
         struct bench_request scratch;
+        uint8_t *read_scratch;              /* BENCH_READ_CHUNK bytes (conn_read_more) */
         uint64_t t_begin, t_measure, t_end; /* t_end: 0 until the run stops */
         uint64_t last_done_ns;              /* completion time of the last measured operation */
         uint64_t started_measured;          /* measured operations started */
@@ -176,28 +177,29 @@ static void conn_on_write(struct bufferevent *bev, void *arg)
 }
 
 /*
- * Reads up to BENCH_READ_CHUNK bytes straight into the input while a reply
- * is short: libevent 2.1 reads at most 4096 bytes per readiness
- * (EVBUFFER_MAX_READ), so a 4 KiB reply took two loop turns, and a pipelined
- * batch of them one each. End of file and errors are left for libevent's own
- * read to report. Returns true if bytes were read.
+ * Reads up to BENCH_READ_CHUNK bytes into the input while a reply is short:
+ * libevent 2.1 reads at most 4096 bytes per readiness (EVBUFFER_MAX_READ), so
+ * a 4 KiB reply took two loop turns, and a pipelined batch of them one each.
+ * The bytes go through one scratch buffer for all connections: a chunk
+ * reserved in the input itself cost a 64 KiB allocation for the last 19
+ * bytes of a reply, and two brk() calls as glibc moved the heap's end.
+ * End of file and errors are left for libevent's own read to report.
+ * Returns 1 if bytes were read, 0 if not, -ENOMEM if they could not be kept.
  */
-static bool conn_read_more(struct bench_conn *c)
+static int conn_read_more(struct bench_conn *c)
 {
         struct evbuffer *in = bufferevent_get_input(c->bev);
-        struct evbuffer_iovec vec;
-        ssize_t got = 0;
+        ssize_t got;
+        int r;
 
+        got = read(bufferevent_getfd(c->bev), c->d->read_scratch, BENCH_READ_CHUNK);
+        if (got <= 0)
+                return 0;
         /* A socket bufferevent freezes its input's end; its own read thaws it too. */
         evbuffer_unfreeze(in, 0);
-        if (evbuffer_reserve_space(in, BENCH_READ_CHUNK, &vec, 1) == 1) {
-                got = read(bufferevent_getfd(c->bev), vec.iov_base, BENCH_READ_CHUNK);
-                vec.iov_len = got > 0 ? (size_t)got : 0;
-                if (got > 0 && evbuffer_commit_space(in, &vec, 1) < 0)
-                        got = 0;
-        }
+        r = evbuffer_add(in, c->d->read_scratch, (size_t)got);
         evbuffer_freeze(in, 0);
-        return got > 0;
+        return r == 0 ? 1 : -ENOMEM;
 }
 
 /* Frames the request in d->scratch for slot, onto c's output. Returns 0 or a negative errno. */
@@ -390,7 +392,13 @@ static void conn_on_read(struct bufferevent *bev, void *arg)
                 long n;
 
                 if (avail < 4) {
-                        if (avail > 0 && conn_read_more(c))
+                        int r = avail > 0 ? conn_read_more(c) : 0;
+
+                        if (r < 0) {
+                                conn_kill(c);
+                                return;
+                        }
+                        if (r > 0)
                                 continue;
                         break;
                 }
@@ -402,7 +410,13 @@ static void conn_on_read(struct bufferevent *bev, void *arg)
                         return;
                 }
                 if (avail < 4 + (size_t)declared) {
-                        if (conn_read_more(c))
+                        int r = conn_read_more(c);
+
+                        if (r < 0) {
+                                conn_kill(c);
+                                return;
+                        }
+                        if (r > 0)
                                 continue;
                         break;
                 }
@@ -562,7 +576,8 @@ int bench_run(const struct bench_config *cfg, const struct bench_target *targets
                 }
         }
         d.conns = calloc(cfg->conns, sizeof(*d.conns));
-        if (!d.base || !d.conns) {
+        d.read_scratch = malloc(BENCH_READ_CHUNK);
+        if (!d.base || !d.conns || !d.read_scratch) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -619,6 +634,7 @@ out:
         for (unsigned i = 0; d.conns && i < cfg->conns; i++)
                 conn_release(&d.conns[i]);
         free(d.conns);
+        free(d.read_scratch);
         if (d.base)
                 event_base_free(d.base);
         return r;

@@ -30,11 +30,7 @@ struct cow_connection {
 /* Bytes written to a socket per readiness (libevent's default is 16 KiB). */
 #define CONN_MAX_SINGLE_WRITE (256u << 10)
 
-/*
- * Bytes read straight from the socket per read() when a frame is short, and
- * at most per input pass (conn_read_more()).
- */
-#define CONN_READ_CHUNK (64u << 10)
+/* Bytes read straight from the socket in one input pass at most (conn_read_more()). */
 #define CONN_MAX_READ_PER_PASS (256u << 10)
 
 static uint64_t now_ns(void)
@@ -88,35 +84,37 @@ static void conn_flush(cow_connection *c)
 }
 
 /*
- * Reads up to CONN_READ_CHUNK bytes from the socket straight into the input,
+ * Reads up to COW_CONNECTION_READ_CHUNK bytes from the socket into the input,
  * charged to *budget, the bytes one input pass may still read this way.
  * libevent 2.1 reads at most 4096 bytes per readiness whatever
  * max_single_read says (EVBUFFER_MAX_READ), so a 4 KiB write request took two
  * trips through the loop, and a pipelined batch of them one trip each.
+ * The bytes go through the loop's scratch buffer: reserving a chunk in the
+ * input itself allocated and freed 64 KiB for the 19 bytes that end a
+ * 4 KiB write, and glibc moved the heap's end twice for it.
  * Called only while a frame is incomplete, so the input stays under one
  * largest frame plus a chunk. End of file and errors are left for libevent's
- * own read to find and report: the socket stays readable. Returns true if
- * bytes were read.
+ * own read to find and report: the socket stays readable. Returns 1 if
+ * bytes were read, 0 if not, -ENOMEM if they could not be kept (the stream
+ * is then broken).
  */
-static bool conn_read_more(cow_connection *c, size_t *budget)
+static int conn_read_more(cow_connection *c, size_t *budget)
 {
         struct evbuffer *in = bufferevent_get_input(c->bev);
-        struct evbuffer_iovec vec;
-        ssize_t got = 0;
+        ssize_t got;
+        int r;
 
-        if (*budget < CONN_READ_CHUNK)
-                return false;
-        *budget -= CONN_READ_CHUNK;
+        if (*budget < COW_CONNECTION_READ_CHUNK)
+                return 0;
+        *budget -= COW_CONNECTION_READ_CHUNK;
+        got = read(bufferevent_getfd(c->bev), c->env.read_scratch, COW_CONNECTION_READ_CHUNK);
+        if (got <= 0)
+                return 0;
         /* A socket bufferevent freezes its input's end; its own read thaws it too. */
         evbuffer_unfreeze(in, 0);
-        if (evbuffer_reserve_space(in, CONN_READ_CHUNK, &vec, 1) == 1) {
-                got = read(bufferevent_getfd(c->bev), vec.iov_base, CONN_READ_CHUNK);
-                vec.iov_len = got > 0 ? (size_t)got : 0;
-                if (got > 0 && evbuffer_commit_space(in, &vec, 1) < 0)
-                        got = 0;
-        }
+        r = evbuffer_add(in, c->env.read_scratch, (size_t)got);
         evbuffer_freeze(in, 0);
-        return got > 0;
+        return r == 0 ? 1 : -ENOMEM;
 }
 
 /*
@@ -380,7 +378,10 @@ static bool conn_process_frames(cow_connection *c)
 
                 if (avail < COW_FRAME_HEADER) {
                         /* Nothing at all left: no read that would most likely find nothing. */
-                        if (avail > 0 && conn_read_more(c, &read_budget))
+                        r = avail > 0 ? conn_read_more(c, &read_budget) : 0;
+                        if (r < 0)
+                                goto fatal;
+                        if (r > 0)
                                 continue;
                         break;
                 }
@@ -393,7 +394,10 @@ static bool conn_process_frames(cow_connection *c)
                         size_t whole = COW_FRAME_HEADER + (size_t)cow_frame_declared(buf);
 
                         if (avail < whole) {
-                                if (conn_read_more(c, &read_budget))
+                                r = conn_read_more(c, &read_budget);
+                                if (r < 0)
+                                        goto fatal;
+                                if (r > 0)
                                         continue;
                                 break;
                         }
