@@ -2,7 +2,7 @@
 """Instructions per request under callgrind, for cowd and cowctl bench, beside
 redis-server and redis-benchmark doing the same 4 KiB SET/GET.
 
-usage: tests/bench/bench_instructions.py [--build DIR] [-n OPS] [--only cowd|redis]
+usage: tests/bench/bench_instructions.py [--build DIR] [-n OPS] [-c CONNS] [--only cowd|redis]
                                          [--cells write:1,read:1,write:16,read:16]
 
 Wall-clock figures swing with whatever else the machine runs; instruction
@@ -19,7 +19,7 @@ loopback only.
 import argparse
 import glob
 import os
-import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -32,7 +32,6 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 import cowdtest  # noqa: E402
 
-CONNS = 50
 
 
 def callgrind_total(path):
@@ -85,20 +84,24 @@ def client_per_request(cmd_for, n1, n2, outdir):
     return (totals[1] - totals[0]) / (n2 - n1)
 
 
-def cowd_cells(build, cells, n1, n2):
+def cowd_cells(build, cells, n1, n2, conns):
     cowctl = os.path.join(build, "client", "cowctl", "cowctl")
     os.environ.setdefault("COWD_BIN", os.path.join(build, "daemon", "service", "cowd"))
     rows = []
+    limits = ("--max-connections", str(conns + 100), "--max-processes", str(conns + 100))
     for op, p in cells:
         def args(n, sock):
-            return [cowctl, "-s", sock, "--json", "bench", op, "-s", "4096", "-c", str(CONNS),
-                    "-P", str(p), "-n", str(n), "--warmup", "0", "--no-progress"]
+            return [cowctl, "-s", sock, "--json", "bench", op, "-s", "4096", "-c", str(conns),
+                    "-P", str(p), "-n", str(n), "--warmup", "0", "--no-progress"] + small
+
+        # Many connections: small processes, as bench_service.py's scale table has them.
+        small = ["--proc-size", "16K"] if conns > 1000 else []
 
         outdir = tempfile.mkdtemp(prefix="cowd-cg-")
         os.environ["COWD_WRAPPER"] = ("valgrind --tool=callgrind --callgrind-out-file=%s/cg.out.%%p"
                                       % outdir)
         try:
-            with cowdtest.Daemon("--max-connections", "1024") as d:
+            with cowdtest.Daemon(*limits) as d:
                 dumps = Dumps(outdir, d.proc.pid)
 
                 def run(n):
@@ -107,7 +110,7 @@ def cowd_cells(build, cells, n1, n2):
                 daemon = per_request(dumps, run, n1, n2)
         finally:
             del os.environ["COWD_WRAPPER"]
-        with cowdtest.Daemon("--max-connections", "1024") as d:
+        with cowdtest.Daemon(*limits) as d:
             client = client_per_request(lambda n: args(n, d.socket_path), n1, n2, outdir)
         shutil.rmtree(outdir, ignore_errors=True)
         rows.append(("cowd %s -P %d" % (op, p), daemon, client))
@@ -120,7 +123,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def redis_cells(cells, n1, n2):
+def redis_cells(cells, n1, n2, conns):
     rows = []
     for op, p in cells:
         test = {"write": "set", "read": "get"}[op]
@@ -135,7 +138,7 @@ def redis_cells(cells, n1, n2):
 
         def args(n):
             return ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", test,
-                    "-d", "4096", "-c", str(CONNS), "-P", str(p), "-n", str(n), "-q"]
+                    "-d", "4096", "-c", str(conns), "-P", str(p), "-n", str(n), "-q"]
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -172,6 +175,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(HERE, "..", "..", "build", "gcc"))
     ap.add_argument("-n", type=int, default=20000, help="operations in the larger run")
+    ap.add_argument("-c", type=int, default=50, help="connections")
     ap.add_argument("--only", choices=["cowd", "redis"])
     ap.add_argument("--cells", default="write:1,read:1,write:16,read:16")
     a = ap.parse_args()
@@ -179,11 +183,16 @@ def main():
     n2, n1 = a.n, a.n // 4
     rows = []
     if a.only in (None, "cowd"):
-        rows += cowd_cells(a.build, cells, n1, n2)
+        if a.c > 1000:
+            need = 2 * a.c + 1024
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            if soft < need:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+        rows += cowd_cells(a.build, cells, n1, n2, a.c)
     if a.only in (None, "redis") and shutil.which("redis-server"):
-        rows += redis_cells(cells, n1, n2)
+        rows += redis_cells(cells, n1, n2, a.c)
     print("instructions per request under callgrind (4 KiB values, %d connections, "
-          "difference of %d and %d operations)" % (CONNS, n2, n1))
+          "difference of %d and %d operations)" % (a.c, n2, n1))
     print("%-24s %14s %14s %14s" % ("cell", "server", "client", "together"))
     for name, server, client in rows:
         print("%-24s %14.0f %14.0f %14.0f" % (name, server, client, server + client))
