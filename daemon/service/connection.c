@@ -572,7 +572,16 @@ int cow_connection_new(const struct cow_connection_env *env, evutil_socket_t fd,
         bufferevent_set_max_single_write(c->bev, CONN_MAX_SINGLE_WRITE);
         if (lim->idle_timeout_s > 0) {
                 struct timeval tv = { .tv_sec = lim->idle_timeout_s };
+                /*
+                 * Every connection has the same idle timeout: as one of
+                 * libevent's common timeouts it goes on a queue kept in
+                 * expiry order, re-armed in O(1) on each read, rather than
+                 * into a heap of as many timers as connections.
+                 */
+                const struct timeval *common = event_base_init_common_timeout(env->base, &tv);
 
+                if (common)
+                        tv = *common;
                 bufferevent_set_timeouts(c->bev, &tv, &tv);
         }
         /* EV_WRITE (on in a new bufferevent) only while the socket holds back output (conn_flush). */
