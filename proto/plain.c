@@ -271,6 +271,34 @@ bool cow_plain_response_decode(const uint8_t *buf, size_t len, struct cow_plain_
         return true;
 }
 
+/* Whether resp's status is a plain OK (no message) and it carries no fault or unknown field. */
+static bool plain_ok(const Cowd__V1__Response *resp)
+{
+        const Cowd__V1__Status *st = resp->status;
+
+        return !resp->fault && st && st->code == COWD__V1__CODE__OK &&
+               (!st->message || !st->message[0]) && !st->base.n_unknown_fields &&
+               !resp->base.n_unknown_fields;
+}
+
+size_t cow_plain_write_reply_size(const Cowd__V1__Response *resp)
+{
+        if (resp->result_case != COWD__V1__RESPONSE__RESULT_WRITE || !resp->write ||
+            resp->write->base.n_unknown_fields || !plain_ok(resp))
+                return 0;
+        /* id, an empty status, an empty write result (its tag is two bytes: field 18). */
+        return field_varint_size(TAG_ID, resp->id) + 2 + 3;
+}
+
+void cow_plain_write_reply_pack(const Cowd__V1__Response *resp, uint8_t *p)
+{
+        p = field_varint_put(TAG_ID, resp->id, p);
+        p = varint_put(TAG_RESPONSE_STATUS, p);
+        *p++ = 0;
+        p = varint_put(TAG_RESPONSE_WRITE, p);
+        *p = 0;
+}
+
 /*
  * The fields in the order protobuf-c writes them: id (left out when 0),
  * status (always present: an empty message for OK), then read { data }.
@@ -286,14 +314,11 @@ size_t cow_plain_read_prefix_size(uint64_t id, size_t len)
 
 size_t cow_plain_read_prefix_pack(const Cowd__V1__Response *resp, uint8_t *out)
 {
-        const Cowd__V1__Status *st = resp->status;
         size_t len, inner;
         uint8_t *p = out;
 
-        if (resp->result_case != COWD__V1__RESPONSE__RESULT_READ || !resp->read || resp->fault ||
-            !st || st->code != COWD__V1__CODE__OK || (st->message && st->message[0]) ||
-            resp->read->base.n_unknown_fields || resp->base.n_unknown_fields ||
-            st->base.n_unknown_fields)
+        if (resp->result_case != COWD__V1__RESPONSE__RESULT_READ || !resp->read ||
+            resp->read->base.n_unknown_fields || !plain_ok(resp))
                 return 0;
         len = resp->read->data.len;
         if (len == 0)

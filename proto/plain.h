@@ -69,6 +69,14 @@ struct cow_plain_response {
 bool cow_plain_response_decode(const uint8_t *buf, size_t len, struct cow_plain_response *out);
 
 /*
+ * The encoded size of resp if it is an OK reply to a write (a status with no
+ * code or message, no fault, an empty result), else 0.
+ * cow_plain_write_reply_pack() then writes the bytes protobuf-c would.
+ */
+size_t cow_plain_write_reply_size(const Cowd__V1__Response *resp);
+void cow_plain_write_reply_pack(const Cowd__V1__Response *resp, uint8_t *out);
+
+/*
  * A read reply in place: an OK Response whose result is a ReadResult of len
  * bytes encodes as a prefix (id, status, result and data headers) followed
  * by the data.

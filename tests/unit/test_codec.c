@@ -81,6 +81,43 @@ static void test_prefix_and_data_equal_the_packed_reply(void **state)
                         check_read_reply(ids[i], lens[j]);
 }
 
+static void test_write_replies_encode_as_protobuf_c_does(void **state)
+{
+        static const uint64_t ids[] = { 0, 1, 127, 128, 16384, UINT32_MAX, UINT64_MAX };
+        Cowd__V1__Response resp = COWD__V1__RESPONSE__INIT;
+        Cowd__V1__Status status = COWD__V1__STATUS__INIT;
+        Cowd__V1__WriteResult write = COWD__V1__WRITE_RESULT__INIT;
+        Cowd__V1__Fault fault = COWD__V1__FAULT__INIT;
+        uint8_t want[64], got[64];
+
+        (void)state;
+        resp.status = &status;
+        resp.result_case = COWD__V1__RESPONSE__RESULT_WRITE;
+        resp.write = &write;
+        for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+                size_t n;
+
+                resp.id = ids[i];
+                n = cowd__v1__response__pack(&resp, want);
+                assert_int_equal(cow_plain_write_reply_size(&resp), n);
+                assert_int_equal(cow_codec_response_size(&resp), n);
+                cow_codec_response_pack(&resp, got);
+                assert_memory_equal(got, want, n);
+        }
+        /* Anything more than a plain OK is left to protobuf-c. */
+        status.code = COWD__V1__CODE__NOT_FOUND;
+        assert_int_equal(cow_plain_write_reply_size(&resp), 0);
+        status.code = COWD__V1__CODE__OK;
+        status.message = (char *)"why";
+        assert_int_equal(cow_plain_write_reply_size(&resp), 0);
+        status.message = (char *)"";
+        resp.fault = &fault;
+        assert_int_equal(cow_plain_write_reply_size(&resp), 0);
+        resp.fault = NULL;
+        resp.result_case = COWD__V1__RESPONSE__RESULT__NOT_SET;
+        assert_int_equal(cow_plain_write_reply_size(&resp), 0);
+}
+
 static void test_anything_but_a_plain_ok_read_is_refused(void **state)
 {
         Cowd__V1__Response resp = COWD__V1__RESPONSE__INIT;
@@ -371,6 +408,7 @@ int main(void)
                 cmocka_unit_test(test_read_and_write_replies_decode_in_place_as_protobuf_c_does),
                 cmocka_unit_test(test_prefix_and_data_equal_the_packed_reply),
                 cmocka_unit_test(test_anything_but_a_plain_ok_read_is_refused),
+                cmocka_unit_test(test_write_replies_encode_as_protobuf_c_does),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
