@@ -52,6 +52,7 @@ struct bench_conn {
         uint64_t next_id;
         uint64_t next_start_ns;       /* --rate: when the next operation is meant to start */
         uint64_t interval_ns;
+        bool bulk;                    /* the last conn_read_more() found a lot: read in place */
         bool dead;
 };
 
@@ -180,9 +181,11 @@ static void conn_on_write(struct bufferevent *bev, void *arg)
  * Reads up to BENCH_READ_CHUNK bytes into the input while a reply is short:
  * libevent 2.1 reads at most 4096 bytes per readiness (EVBUFFER_MAX_READ), so
  * a 4 KiB reply took two loop turns, and a pipelined batch of them one each.
- * The bytes go through one scratch buffer for all connections: a chunk
- * reserved in the input itself cost a 64 KiB allocation for the last 19
- * bytes of a reply, and two brk() calls as glibc moved the heap's end.
+ * Pipelined replies, tens of KiB waiting, are read in place into a chunk
+ * reserved in the input. Otherwise the bytes go through one scratch buffer
+ * for all connections: a chunk reserved for the last 19 bytes of a reply
+ * cost a 64 KiB allocation, and two brk() calls as glibc moved the heap's
+ * end.
  * End of file and errors are left for libevent's own read to report.
  * Returns 1 if bytes were read, 0 if not, -ENOMEM if they could not be kept.
  */
@@ -192,14 +195,31 @@ static int conn_read_more(struct bench_conn *c)
         ssize_t got;
         int r;
 
-        got = read(bufferevent_getfd(c->bev), c->d->read_scratch, BENCH_READ_CHUNK);
-        if (got <= 0)
-                return 0;
         /* A socket bufferevent freezes its input's end; its own read thaws it too. */
         evbuffer_unfreeze(in, 0);
-        r = evbuffer_add(in, c->d->read_scratch, (size_t)got);
+        if (c->bulk) {
+                struct evbuffer_iovec vec;
+
+                r = -ENOMEM;
+                got = 0;
+                if (evbuffer_reserve_space(in, BENCH_READ_CHUNK, &vec, 1) == 1) {
+                        r = 0;
+                        got = read(bufferevent_getfd(c->bev), vec.iov_base, BENCH_READ_CHUNK);
+                        vec.iov_len = got > 0 ? (size_t)got : 0;
+                        if (got > 0 && evbuffer_commit_space(in, &vec, 1) < 0)
+                                r = -ENOMEM; /* read but not kept: the stream is broken */
+                }
+        } else {
+                got = read(bufferevent_getfd(c->bev), c->d->read_scratch, BENCH_READ_CHUNK);
+                r = got > 0 ? evbuffer_add(in, c->d->read_scratch, (size_t)got) : 0;
+        }
         evbuffer_freeze(in, 0);
-        return r == 0 ? 1 : -ENOMEM;
+        if (r < 0)
+                return -ENOMEM;
+        if (got <= 0)
+                return 0;
+        c->bulk = got >= BENCH_READ_CHUNK / 8;
+        return 1;
 }
 
 /* Frames the request in d->scratch for slot, onto c's output. Returns 0 or a negative errno. */
