@@ -31,6 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 import cowdtest  # noqa: E402
+from bench_service import redis_wait_ready  # noqa: E402
 
 
 
@@ -140,15 +141,7 @@ def redis_cells(cells, n1, n2, conns):
             return ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", test,
                     "-d", "4096", "-c", str(conns), "-P", str(p), "-n", str(n), "-q"]
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit("redis-server did not start")
-                    time.sleep(0.2)
+            redis_wait_ready(port, 60)
             dumps = Dumps(outdir, server.pid)
             daemon = per_request(dumps, lambda n: subprocess.run(args(n), check=True,
                                                                  capture_output=True,
@@ -161,7 +154,7 @@ def redis_cells(cells, n1, n2, conns):
                                    "--loglevel", "warning"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            time.sleep(0.5)
+            redis_wait_ready(port, 10)
             client = client_per_request(args, n1, n2, outdir)
         finally:
             server.terminate()

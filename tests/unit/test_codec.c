@@ -175,6 +175,25 @@ static uint64_t any_width(uint64_t *rng)
         return bits == 64 ? v : v & ((UINT64_C(1) << bits) - 1);
 }
 
+/*
+ * One to four changes to buf[0..len) (room for cap): a flipped bit, a cut, or
+ * a byte appended. Returns the new length.
+ */
+static size_t mangle(uint64_t *rng, uint8_t *buf, size_t len, size_t cap)
+{
+        for (int k = (int)(rng_next(rng) % 4); k >= 0; k--) {
+                uint64_t r = rng_next(rng);
+
+                if (r % 3 == 0 && len > 0)
+                        buf[(r >> 8) % len] ^= (uint8_t)(1u << ((r >> 4) % 8));
+                else if (r % 3 == 1 && len > 0)
+                        len = (size_t)((r >> 8) % len);
+                else if (len < cap)
+                        buf[len++] = (uint8_t)(r >> 8);
+        }
+        return len;
+}
+
 /* Packs a random read or write request into buf; returns its length. */
 static size_t random_request(uint64_t *rng, uint8_t *buf, uint8_t *data, size_t data_max)
 {
@@ -267,17 +286,7 @@ static void test_mangled_requests_decode_as_protobuf_c_says(void **state)
         for (int i = 0; i < 200000; i++) {
                 size_t len = random_request(&rng, buf, data, sizeof(data));
 
-                /* One to four changes: a flipped byte, a cut, or a byte appended. */
-                for (int k = (int)(rng_next(&rng) % 4); k >= 0; k--) {
-                        uint64_t r = rng_next(&rng);
-
-                        if (r % 3 == 0 && len > 0)
-                                buf[(r >> 8) % len] ^= (uint8_t)(1u << ((r >> 4) % 8));
-                        else if (r % 3 == 1 && len > 0)
-                                len = (size_t)((r >> 8) % len);
-                        else if (len < sizeof(buf))
-                                buf[len++] = (uint8_t)(r >> 8);
-                }
+                len = mangle(&rng, buf, len, sizeof(buf));
                 if (decode_both(buf, len))
                         in_place++;
                 else
@@ -370,16 +379,8 @@ static void test_read_and_write_replies_decode_in_place_as_protobuf_c_does(void 
                 size_t len = random_response(&rng, buf, data, sizeof(data));
                 bool mangled = i % 2;
 
-                for (int k = mangled ? (int)(rng_next(&rng) % 4) : -1; k >= 0; k--) {
-                        uint64_t r = rng_next(&rng);
-
-                        if (r % 3 == 0 && len > 0)
-                                buf[(r >> 8) % len] ^= (uint8_t)(1u << ((r >> 4) % 8));
-                        else if (r % 3 == 1 && len > 0)
-                                len = (size_t)((r >> 8) % len);
-                        else if (len < sizeof(buf))
-                                buf[len++] = (uint8_t)(r >> 8);
-                }
+                if (mangled)
+                        len = mangle(&rng, buf, len, sizeof(buf));
                 slow = cowd__v1__response__unpack(NULL, len, buf);
                 if (!cow_plain_response_decode(buf, len, &plain)) {
                         declined++;
