@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Instructions per request under callgrind, for cowd and cowctl bench, beside
-redis-server and redis-benchmark doing the same 4 KiB SET/GET.
+redis-server and redis-benchmark doing the same 4 KiB SET/GET; with --syscalls,
+system calls per request under strace -c instead.
 
 usage: tests/bench/bench_instructions.py [--build DIR] [-n OPS] [-c CONNS] [--only cowd|redis]
-                                         [--cells write:1,read:1,write:16,read:16]
+                                         [--cells write:1,read:1,write:16,read:16] [--syscalls]
 
 Wall-clock figures swing with whatever else the machine runs; instruction
 counts do not. Each side is measured by difference, so that start-up and the
@@ -12,7 +13,12 @@ operations is made and its counters dumped, then a run of n2; the figure is
 (Ir(n2) - Ir(n1)) / (n2 - n1). A client is run under callgrind twice, with n1
 and n2 operations, against a server running natively.
 
-Needs valgrind; redis-server and redis-benchmark for the Redis rows. Every
+Callgrind counts a string instruction (rep movsb, rep stosb) once per byte it
+moves, so memcpy and memset of a page weigh far more here than in time: compare
+copies with care. Kernel work is not counted at all, hence --syscalls.
+
+Needs valgrind (strace for --syscalls); redis-server and redis-benchmark for
+the Redis rows. Every
 run is bounded by its operation count and listens on a Unix socket or
 loopback only.
 """
@@ -65,6 +71,29 @@ class Dumps:
         return callgrind_total(new[0])
 
 
+def strace_calls(path):
+    """The total number of system calls in an strace -c summary."""
+    with open(path) as f:
+        for line in f:
+            cells = line.split()
+            if cells and cells[-1] == "total":
+                return int(cells[3])
+    raise SystemExit("no total in " + path)
+
+
+def syscalls_per_request(server_pid, client_cmd, n, outdir):
+    """System calls per request of the server (attached to) and of the client, one run."""
+    spath, cpath = os.path.join(outdir, "server.strace"), os.path.join(outdir, "client.strace")
+    tracer = subprocess.Popen(["strace", "-c", "-f", "-p", str(server_pid), "-o", spath],
+                              stderr=subprocess.PIPE, text=True)
+    tracer.stderr.readline()  # "Process N attached": counting has begun
+    subprocess.run(["strace", "-c", "-f", "-o", cpath] + client_cmd, check=True,
+                   capture_output=True, timeout=1200)
+    tracer.send_signal(2)
+    tracer.wait(timeout=60)
+    return strace_calls(spath) / n, strace_calls(cpath) / n
+
+
 def per_request(dumps, run, n1, n2):
     run(n1)
     dumps.dump()  # start-up and a first warm run, discarded
@@ -85,7 +114,7 @@ def client_per_request(cmd_for, n1, n2, outdir):
     return (totals[1] - totals[0]) / (n2 - n1)
 
 
-def cowd_cells(build, cells, n1, n2, conns):
+def cowd_cells(build, cells, n1, n2, conns, syscalls=False):
     cowctl = os.path.join(build, "client", "cowctl", "cowctl")
     os.environ.setdefault("COWD_BIN", os.path.join(build, "daemon", "service", "cowd"))
     rows = []
@@ -99,6 +128,15 @@ def cowd_cells(build, cells, n1, n2, conns):
         small = ["--proc-size", "16K"] if conns > 1000 else []
 
         outdir = tempfile.mkdtemp(prefix="cowd-cg-")
+        if syscalls:
+            with cowdtest.Daemon(*limits) as d:
+                run = args(n1, d.socket_path)
+                subprocess.run(run, check=True, capture_output=True, timeout=1200)  # warm
+                rows.append(("cowd %s -P %d" % (op, p),)
+                            + syscalls_per_request(d.proc.pid, args(n2, d.socket_path), n2,
+                                                   outdir))
+            shutil.rmtree(outdir, ignore_errors=True)
+            continue
         os.environ["COWD_WRAPPER"] = ("valgrind --tool=callgrind --callgrind-out-file=%s/cg.out.%%p"
                                       % outdir)
         try:
@@ -124,12 +162,31 @@ def free_port():
         return s.getsockname()[1]
 
 
-def redis_cells(cells, n1, n2, conns):
+def redis_cells(cells, n1, n2, conns, syscalls=False):
     rows = []
     for op, p in cells:
         test = {"write": "set", "read": "get"}[op]
         outdir = tempfile.mkdtemp(prefix="cowd-cg-redis-")
         port = free_port()
+
+        def args(n):
+            return ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", test,
+                    "-d", "4096", "-c", str(conns), "-P", str(p), "-n", str(n), "-q"]
+        if syscalls:
+            server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                       "--save", "", "--appendonly", "no", "--dir", outdir,
+                                       "--loglevel", "warning"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                redis_wait_ready(port, 10)
+                subprocess.run(args(n1), check=True, capture_output=True, timeout=1200)
+                rows.append(("redis %s -P %d" % (test.upper(), p),)
+                            + syscalls_per_request(server.pid, args(n2), n2, outdir))
+            finally:
+                server.terminate()
+                server.wait(timeout=60)
+            shutil.rmtree(outdir, ignore_errors=True)
+            continue
         server = subprocess.Popen(["valgrind", "--tool=callgrind",
                                    "--callgrind-out-file=%s/cg.out.%%p" % outdir,
                                    "redis-server", "--port", str(port), "--bind", "127.0.0.1",
@@ -137,9 +194,6 @@ def redis_cells(cells, n1, n2, conns):
                                    "--loglevel", "warning"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-        def args(n):
-            return ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", test,
-                    "-d", "4096", "-c", str(conns), "-P", str(p), "-n", str(n), "-q"]
         try:
             redis_wait_ready(port, 60)
             dumps = Dumps(outdir, server.pid)
@@ -171,6 +225,8 @@ def main():
     ap.add_argument("-c", type=int, default=50, help="connections")
     ap.add_argument("--only", choices=["cowd", "redis"])
     ap.add_argument("--cells", default="write:1,read:1,write:16,read:16")
+    ap.add_argument("--syscalls", action="store_true",
+                    help="system calls per request (strace -c), not instructions")
     a = ap.parse_args()
     cells = [(c.split(":")[0], int(c.split(":")[1])) for c in a.cells.split(",")]
     n2, n1 = a.n, a.n // 4
@@ -181,14 +237,19 @@ def main():
             soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
             if soft < need:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
-        rows += cowd_cells(a.build, cells, n1, n2, a.c)
+        rows += cowd_cells(a.build, cells, n1, n2, a.c, a.syscalls)
     if a.only in (None, "redis") and shutil.which("redis-server"):
-        rows += redis_cells(cells, n1, n2, a.c)
-    print("instructions per request under callgrind (4 KiB values, %d connections, "
-          "difference of %d and %d operations)" % (a.c, n2, n1))
+        rows += redis_cells(cells, n1, n2, a.c, a.syscalls)
+    if a.syscalls:
+        print("system calls per request under strace -c (4 KiB values, %d connections, "
+              "%d operations)" % (a.c, n2))
+    else:
+        print("instructions per request under callgrind (4 KiB values, %d connections, "
+              "difference of %d and %d operations)" % (a.c, n2, n1))
     print("%-24s %14s %14s %14s" % ("cell", "server", "client", "together"))
+    fmt = "%-24s %14.2f %14.2f %14.2f" if a.syscalls else "%-24s %14.0f %14.0f %14.0f"
     for name, server, client in rows:
-        print("%-24s %14.0f %14.0f %14.0f" % (name, server, client, server + client))
+        print(fmt % (name, server, client, server + client))
 
 
 if __name__ == "__main__":
