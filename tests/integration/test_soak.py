@@ -35,6 +35,8 @@ WAVE_PAGES = 1024                    # a pressure wave: more than is free
 BENCH_PROCS, BENCH_PROC_PAGES = 8, 64
 # RSS may move this much between the first sample after warm-up and any later one.
 RSS_SLACK_KIB = 4096
+# AddressSanitizer keeps freed memory in quarantine, so RSS says nothing there.
+CHECK_RSS = os.environ.get("COWD_SANITIZED", "0") in ("0", "", "FALSE", "false")
 REFUSALS = ("RESOURCE_EXHAUSTED", "UNAVAILABLE")
 
 
@@ -153,7 +155,8 @@ class Soak(unittest.TestCase):
                      stats["waves"], s.swap_errors, after[0], after[-1], max(after), growth))
             self.assertGreater(stats["refused"] + sum(rep["errors_by_code"].values()), 0,
                                "the faults were never felt")
-            self.assertLessEqual(growth, RSS_SLACK_KIB, samples)
+            if CHECK_RSS:
+                self.assertLessEqual(growth, RSS_SLACK_KIB, samples)
             w.close()
 
     def run_load(self, d, w, bench, rng, base_procs):
