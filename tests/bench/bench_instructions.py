@@ -172,13 +172,19 @@ def redis_cells(cells, n1, n2, conns, syscalls=False):
         def args(n):
             return ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", test,
                     "-d", "4096", "-c", str(conns), "-P", str(p), "-n", str(n), "-q"]
-        if syscalls:
-            server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                                       "--save", "", "--appendonly", "no", "--dir", outdir,
-                                       "--loglevel", "warning"],
+        def start(wrapper, seconds):
+            """redis-server on port, under wrapper (a list), once it accepts connections."""
+            server = subprocess.Popen(wrapper + ["redis-server", "--port", str(port),
+                                                 "--bind", "127.0.0.1", "--save", "",
+                                                 "--appendonly", "no", "--dir", outdir,
+                                                 "--loglevel", "warning"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            redis_wait_ready(port, seconds)
+            return server
+
+        if syscalls:
+            server = start([], 10)
             try:
-                redis_wait_ready(port, 10)
                 subprocess.run(args(n1), check=True, capture_output=True, timeout=1200)
                 rows.append(("redis %s -P %d" % (test.upper(), p),)
                             + syscalls_per_request(server.pid, args(n2), n2, outdir))
@@ -187,15 +193,9 @@ def redis_cells(cells, n1, n2, conns, syscalls=False):
                 server.wait(timeout=60)
             shutil.rmtree(outdir, ignore_errors=True)
             continue
-        server = subprocess.Popen(["valgrind", "--tool=callgrind",
-                                   "--callgrind-out-file=%s/cg.out.%%p" % outdir,
-                                   "redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                                   "--save", "", "--appendonly", "no", "--dir", outdir,
-                                   "--loglevel", "warning"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
+        server = start(["valgrind", "--tool=callgrind",
+                        "--callgrind-out-file=%s/cg.out.%%p" % outdir], 60)
         try:
-            redis_wait_ready(port, 60)
             dumps = Dumps(outdir, server.pid)
             daemon = per_request(dumps, lambda n: subprocess.run(args(n), check=True,
                                                                  capture_output=True,
@@ -203,12 +203,8 @@ def redis_cells(cells, n1, n2, conns, syscalls=False):
         finally:
             server.terminate()
             server.wait(timeout=60)
-        server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                                   "--save", "", "--appendonly", "no", "--dir", outdir,
-                                   "--loglevel", "warning"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = start([], 10)
         try:
-            redis_wait_ready(port, 10)
             client = client_per_request(args, n1, n2, outdir)
         finally:
             server.terminate()
