@@ -29,8 +29,11 @@
 
 struct bench_driver;
 
-/* Bytes read or written per socket readiness. */
+/* Bytes written per socket readiness. */
 #define BENCH_MAX_SINGLE_IO (256u << 10)
+
+/* Bytes read straight from the socket per read() while a reply is short (conn_read_more). */
+#define BENCH_READ_CHUNK (64u << 10)
 
 /* The fifo entry of a connection's hello, which belongs to no operation. */
 #define HELLO_SLOT UINT32_MAX
@@ -49,6 +52,7 @@ struct bench_conn {
         uint64_t next_id;
         uint64_t next_start_ns;       /* --rate: when the next operation is meant to start */
         uint64_t interval_ns;
+        bool bulk;                    /* the last conn_read_more() found a lot: read in place */
         bool dead;
 };
 
@@ -60,6 +64,7 @@ struct bench_driver {
         struct event *progress;
         struct event *deadline;
         struct bench_request scratch;
+        uint8_t *read_scratch;              /* BENCH_READ_CHUNK bytes (conn_read_more) */
         uint64_t t_begin, t_measure, t_end; /* t_end: 0 until the run stops */
         uint64_t last_done_ns;              /* completion time of the last measured operation */
         uint64_t started_measured;          /* measured operations started */
@@ -144,6 +149,79 @@ static void op_complete(struct bench_driver *d, const struct bench_op_state *st,
 
 static void conn_kill(struct bench_conn *c);
 
+/*
+ * Writes the queued requests straight to the socket; the write event is
+ * armed only for what the socket would not take, and conn_on_write disarms
+ * it once the output is empty. Left armed, it cost two epoll_ctl calls and a
+ * loop turn per request. A failure other than EAGAIN shows again on the
+ * write event, which reports it.
+ */
+static void conn_flush(struct bench_conn *c)
+{
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+
+        if (evbuffer_get_length(out) == 0)
+                return;
+        /* A socket bufferevent freezes its output's front; its own write thaws it too. */
+        evbuffer_unfreeze(out, 1);
+        (void)evbuffer_write(out, bufferevent_getfd(c->bev));
+        evbuffer_freeze(out, 1);
+        if (evbuffer_get_length(out) > 0)
+                bufferevent_enable(c->bev, EV_WRITE);
+}
+
+static void conn_on_write(struct bufferevent *bev, void *arg)
+{
+        (void)arg;
+        /* Called once the output is empty (write low watermark 0). */
+        bufferevent_disable(bev, EV_WRITE);
+}
+
+/*
+ * Reads up to BENCH_READ_CHUNK bytes into the input while a reply is short:
+ * libevent 2.1 reads at most 4096 bytes per readiness (EVBUFFER_MAX_READ), so
+ * a 4 KiB reply took two loop turns, and a pipelined batch of them one each.
+ * Pipelined replies, tens of KiB waiting, are read in place into a chunk
+ * reserved in the input. Otherwise the bytes go through one scratch buffer
+ * for all connections: a chunk reserved for the last 19 bytes of a reply
+ * cost a 64 KiB allocation, and two brk() calls as glibc moved the heap's
+ * end.
+ * End of file and errors are left for libevent's own read to report.
+ * Returns 1 if bytes were read, 0 if not, -ENOMEM if they could not be kept.
+ */
+static int conn_read_more(struct bench_conn *c)
+{
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        ssize_t got;
+        int r;
+
+        /* A socket bufferevent freezes its input's end; its own read thaws it too. */
+        evbuffer_unfreeze(in, 0);
+        if (c->bulk) {
+                struct evbuffer_iovec vec;
+
+                r = -ENOMEM;
+                got = 0;
+                if (evbuffer_reserve_space(in, BENCH_READ_CHUNK, &vec, 1) == 1) {
+                        r = 0;
+                        got = read(bufferevent_getfd(c->bev), vec.iov_base, BENCH_READ_CHUNK);
+                        vec.iov_len = got > 0 ? (size_t)got : 0;
+                        if (got > 0 && evbuffer_commit_space(in, &vec, 1) < 0)
+                                r = -ENOMEM; /* read but not kept: the stream is broken */
+                }
+        } else {
+                got = read(bufferevent_getfd(c->bev), c->d->read_scratch, BENCH_READ_CHUNK);
+                r = got > 0 ? evbuffer_add(in, c->d->read_scratch, (size_t)got) : 0;
+        }
+        evbuffer_freeze(in, 0);
+        if (r < 0)
+                return -ENOMEM;
+        if (got <= 0)
+                return 0;
+        c->bulk = got >= BENCH_READ_CHUNK / 8;
+        return 1;
+}
+
 /* Frames the request in d->scratch for slot, onto c's output. Returns 0 or a negative errno. */
 static int conn_send(struct bench_conn *c, unsigned slot)
 {
@@ -208,11 +286,10 @@ static bool may_start(struct bench_driver *d, uint64_t t)
         return true;
 }
 
-/* Starts operations while slots are free (and, under --rate, their time has come). */
-static void conn_fill(struct bench_conn *c)
+/* Starts operations on c while slots are free (and, under --rate, their time has come). */
+static void conn_start(struct bench_conn *c, uint64_t t)
 {
         struct bench_driver *d = c->d;
-        uint64_t t = now_ns();
 
         while (!c->dead && c->inflight < d->cfg->pipeline && may_start(d, t)) {
                 uint64_t start = t;
@@ -244,6 +321,17 @@ static void conn_fill(struct bench_conn *c)
                 if (!conn_advance(c, slot, NULL, t))
                         return;
         }
+}
+
+/*
+ * Starts operations while slots are free (and, under --rate, their time has
+ * come), then sends every request queued on c in one write.
+ */
+static void conn_fill(struct bench_conn *c)
+{
+        conn_start(c, now_ns());
+        if (!c->dead)
+                conn_flush(c);
 }
 
 /* Every operation in flight on c fails with code; then c is gone. */
@@ -319,12 +407,21 @@ static void conn_on_read(struct bufferevent *bev, void *arg)
         for (;;) {
                 size_t avail = evbuffer_get_length(in);
                 const uint8_t *buf;
-                Cowd__V1__Response *reply = NULL;
+                struct cowc_response_view view = { .owned = NULL };
                 uint32_t declared;
                 long n;
 
-                if (avail < 4)
+                if (avail < 4) {
+                        int r = avail > 0 ? conn_read_more(c) : 0;
+
+                        if (r < 0) {
+                                conn_kill(c);
+                                return;
+                        }
+                        if (r > 0)
+                                continue;
                         break;
+                }
                 buf = evbuffer_pullup(in, 4);
                 declared = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
                            (uint32_t)buf[2] << 8 | buf[3];
@@ -332,20 +429,37 @@ static void conn_on_read(struct bufferevent *bev, void *arg)
                         conn_kill(c);
                         return;
                 }
-                if (avail < 4 + (size_t)declared)
+                if (avail < 4 + (size_t)declared) {
+                        int r = conn_read_more(c);
+
+                        if (r < 0) {
+                                conn_kill(c);
+                                return;
+                        }
+                        if (r > 0)
+                                continue;
                         break;
+                }
                 buf = evbuffer_pullup(in, (ev_ssize_t)(4 + declared));
-                n = buf ? cowc_decode_response(buf, 4 + declared, c->d->cfg->max_frame, &reply)
-                        : -ENOMEM;
+                if (!buf) {
+                        conn_kill(c);
+                        return;
+                }
+                /*
+                 * Read and write replies are decoded in place, without
+                 * allocations; a read's data stays in the input until the
+                 * reply has been handled.
+                 */
+                n = cowc_decode_response_view(buf, 4 + declared, c->d->cfg->max_frame, &view);
                 if (n <= 0) {
                         conn_kill(c);
                         return;
                 }
-                evbuffer_drain(in, (size_t)n);
-                bool alive = conn_on_reply(c, reply, t);
-                cowc_response_free(reply);
+                bool alive = conn_on_reply(c, view.reply, t);
+                cowc_response_view_release(&view);
                 if (!alive)
                         return;
+                evbuffer_drain(in, (size_t)n);
         }
         conn_fill(c);
 }
@@ -418,11 +532,12 @@ static int conn_open(struct bench_driver *d, struct bench_conn *c, char *why, si
                 close(fd);
                 return -ENOMEM;
         }
-        bufferevent_setcb(c->bev, conn_on_read, NULL, conn_on_event, c);
-        /* libevent moves at most 16 KiB per readiness by default: four 4 KiB replies. */
-        bufferevent_set_max_single_read(c->bev, BENCH_MAX_SINGLE_IO);
+        bufferevent_setcb(c->bev, conn_on_read, conn_on_write, conn_on_event, c);
+        /* libevent writes at most 16 KiB per readiness by default: four 4 KiB requests. */
         bufferevent_set_max_single_write(c->bev, BENCH_MAX_SINGLE_IO);
-        if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0)
+        /* EV_WRITE only while the socket holds back requests (conn_flush). */
+        bufferevent_disable(c->bev, EV_WRITE);
+        if (bufferevent_enable(c->bev, EV_READ) < 0)
                 return -ENOMEM;
         /*
          * Every connection says hello first (a TCP daemon refuses anything
@@ -467,19 +582,22 @@ int bench_run(const struct bench_config *cfg, const struct bench_target *targets
                 return -EINVAL;
         {
                 /*
-                 * Precise timers (timerfd under epoll): --rate schedules
-                 * starts well below a millisecond apart, and a late timer
-                 * would count as latency.
+                 * Precise timers (timerfd under epoll) under --rate only: it
+                 * schedules starts well below a millisecond apart, and a late
+                 * timer would count as latency. Without --rate they would
+                 * only add a timerfd_settime() to every loop turn.
                  */
                 struct event_config *ec = event_config_new();
                 if (ec) {
-                        event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+                        if (cfg->rate > 0)
+                                event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
                         d.base = event_base_new_with_config(ec);
                         event_config_free(ec);
                 }
         }
         d.conns = calloc(cfg->conns, sizeof(*d.conns));
-        if (!d.base || !d.conns) {
+        d.read_scratch = malloc(BENCH_READ_CHUNK);
+        if (!d.base || !d.conns || !d.read_scratch) {
                 r = -ENOMEM;
                 goto out;
         }
@@ -536,6 +654,7 @@ out:
         for (unsigned i = 0; d.conns && i < cfg->conns; i++)
                 conn_release(&d.conns[i]);
         free(d.conns);
+        free(d.read_scratch);
         if (d.base)
                 event_base_free(d.base);
         return r;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "frame.h"
+#include "plain.h"
 
 void cowc_buf_release(struct cowc_buf *b)
 {
@@ -32,16 +33,36 @@ static int buf_reserve(struct cowc_buf *b, size_t extra)
         return 0;
 }
 
+/*
+ * Reads and writes, which carry the data, are encoded without protobuf-c
+ * when they can be (proto/plain.h: the same bytes, without its descriptor
+ * walks); everything else by protobuf-c.
+ */
+size_t cowc_codec_request_size(const Cowd__V1__Request *req)
+{
+        size_t n = cow_plain_request_size(req);
+
+        return n ? n : cowd__v1__request__get_packed_size(req);
+}
+
+void cowc_codec_request_pack(const Cowd__V1__Request *req, uint8_t *out)
+{
+        if (cow_plain_request_size(req))
+                cow_plain_request_pack(req, out);
+        else
+                cowd__v1__request__pack(req, out);
+}
+
 int cowc_codec_append_request(struct cowc_buf *out, const Cowd__V1__Request *req, uint32_t max)
 {
-        size_t len = cowd__v1__request__get_packed_size(req);
+        size_t len = cowc_codec_request_size(req);
         if (len == 0 || len > max)
                 return -EMSGSIZE;
         int r = buf_reserve(out, COW_FRAME_HEADER + len);
         if (r < 0)
                 return r;
         cow_frame_header((uint32_t)len, out->data + out->len);
-        cowd__v1__request__pack(req, out->data + out->len + COW_FRAME_HEADER);
+        cowc_codec_request_pack(req, out->data + out->len + COW_FRAME_HEADER);
         out->len += COW_FRAME_HEADER + len;
         return 0;
 }

@@ -20,6 +20,12 @@ struct cowc_buf {
 
 void cowc_buf_release(struct cowc_buf *b);
 
+/* The encoded size of req, without the frame header. */
+size_t cowc_codec_request_size(const Cowd__V1__Request *req);
+
+/* Encodes req into out, which holds cowc_codec_request_size(req) bytes. */
+void cowc_codec_request_pack(const Cowd__V1__Request *req, uint8_t *out);
+
 /*
  * Appends req, framed (4-byte big-endian length, then the message), to out.
  * Returns 0, -ENOMEM, or -EMSGSIZE when the packed message exceeds max.

@@ -9,15 +9,16 @@
 
 #include "codec.h"
 #include "frame.h"
+#include "plain.h"
 
 size_t cowc_request_frame_size(const Cowd__V1__Request *req)
 {
-        return COW_FRAME_HEADER + cowd__v1__request__get_packed_size(req);
+        return COW_FRAME_HEADER + cowc_codec_request_size(req);
 }
 
 long cowc_encode_request(const Cowd__V1__Request *req, void *buf, size_t cap, uint32_t max)
 {
-        size_t len = cowd__v1__request__get_packed_size(req);
+        size_t len = cowc_codec_request_size(req);
         uint8_t *p = buf;
 
         if (max == 0)
@@ -27,7 +28,7 @@ long cowc_encode_request(const Cowd__V1__Request *req, void *buf, size_t cap, ui
         if (cap < COW_FRAME_HEADER + len)
                 return -ENOSPC;
         cow_frame_header((uint32_t)len, p);
-        cowd__v1__request__pack(req, p + COW_FRAME_HEADER);
+        cowc_codec_request_pack(req, p + COW_FRAME_HEADER);
         return (long)(COW_FRAME_HEADER + len);
 }
 
@@ -53,4 +54,44 @@ long cowc_decode_response(const void *buf, size_t len, uint32_t max, Cowd__V1__R
         if (r < 0)
                 return r;
         return (long)consumed;
+}
+
+long cowc_decode_response_view(const void *buf, size_t len, uint32_t max,
+                               struct cowc_response_view *view)
+{
+        const uint8_t *payload = NULL;
+        uint32_t plen = 0;
+        size_t consumed = 0;
+        struct cow_plain_response plain;
+        long n;
+
+        /* Reads and writes, which carry the data, skip protobuf-c (proto/plain.h). */
+        if (cow_frame_parse(buf, len, max ? max : COW_FRAME_DEFAULT_MAX, &payload, &plen,
+                            &consumed) == COW_FRAME_OK &&
+            cow_plain_response_decode(payload, plen, &plain)) {
+                view->in_place = plain.resp;
+                view->status = plain.status;
+                view->in_place.status = &view->status;
+                if (plain.resp.result_case == COWD__V1__RESPONSE__RESULT_READ) {
+                        view->result.read = plain.result.read;
+                        view->in_place.read = &view->result.read;
+                } else {
+                        view->result.write = plain.result.write;
+                        view->in_place.write = &view->result.write;
+                }
+                view->reply = &view->in_place;
+                view->owned = NULL;
+                return (long)consumed;
+        }
+        n = cowc_decode_response(buf, len, max, &view->owned);
+        if (n > 0)
+                view->reply = view->owned;
+        return n;
+}
+
+void cowc_response_view_release(struct cowc_response_view *view)
+{
+        cowc_response_free(view->owned);
+        view->owned = NULL;
+        view->reply = NULL;
 }

@@ -25,6 +25,9 @@
 
 typedef struct cow_connection cow_connection;
 
+/* Bytes one read() takes straight from a socket while a frame is short. */
+#define COW_CONNECTION_READ_CHUNK (64u << 10)
+
 struct cow_connection_env {
         struct event_base *base;
         cow_dispatcher *dispatcher;
@@ -39,6 +42,11 @@ struct cow_connection_env {
          * token stands for replaces the one given to cow_connection_new().
          */
         const cow_auth *auth;
+        /*
+         * COW_CONNECTION_READ_CHUNK bytes that every connection of the loop
+         * reads into before the bytes join its input (conn_read_more()).
+         */
+        uint8_t *read_scratch;
         /* Called once, right before the connection frees itself. */
         void (*on_close)(cow_connection *conn, void *userdata);
         void *userdata;

@@ -607,7 +607,7 @@ static int handle_read(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 goto oom;
         /* A zero-length read touches nothing and succeeds, as read(2) does. */
         if (in->length > 0) {
-                data = cow_reply_alloc(reply, in->length);
+                data = cow_reply_data(reply, in->length);
                 if (!data)
                         goto oom;
                 r = cow_engine_read(d->engine, in->pid, in->addr, data, in->length, &fault);
@@ -1235,12 +1235,20 @@ static int handle_checkpoint(cow_dispatcher *d, cow_reply *reply, uint32_t uid)
 int cow_dispatch(cow_dispatcher *d, uint32_t uid, const Cowd__V1__Request *req,
                  cow_reply **ret_reply)
 {
+        return cow_dispatch_lent(d, uid, req, NULL, 0, ret_reply);
+}
+
+int cow_dispatch_lent(cow_dispatcher *d, uint32_t uid, const Cowd__V1__Request *req,
+                      uint8_t *buf, size_t buf_len, cow_reply **ret_reply)
+{
         cow_reply *reply = NULL;
         int r;
 
         r = cow_reply_new(req->id, &reply);
         if (r < 0)
                 return r;
+        if (buf)
+                cow_reply_lend(reply, buf, buf_len);
         d->counters->requests_total++;
 
         /*

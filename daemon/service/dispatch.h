@@ -60,4 +60,13 @@ size_t cow_dispatcher_oom_victims(cow_dispatcher *d, cow_pid *out, size_t cap);
 int cow_dispatch(cow_dispatcher *d, uint32_t uid, const Cowd__V1__Request *req,
                  cow_reply **ret_reply);
 
+/*
+ * As cow_dispatch(), with buf (buf_len bytes) lent to the reply for the data
+ * of a read of exactly buf_len bytes (cow_reply_lend()): the engine then
+ * copies the data straight to where it will be sent from. The reply's
+ * read->data.data is buf if, and only if, the buffer was used.
+ */
+int cow_dispatch_lent(cow_dispatcher *d, uint32_t uid, const Cowd__V1__Request *req,
+                      uint8_t *buf, size_t buf_len, cow_reply **ret_reply);
+
 #endif /* COWD_SERVICE_DISPATCH_H */

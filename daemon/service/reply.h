@@ -54,6 +54,21 @@ int cow_reply_set_status(cow_reply *reply, Cowd__V1__Code code, const char *fmt,
 /* Attaches a fault (kind and first faulting address) to the reply. */
 void cow_reply_set_fault(cow_reply *reply, Cowd__V1__FaultKind kind, uint64_t addr);
 
+/*
+ * Lends the reply len bytes at buf to hold a result's data (cow_reply_data()),
+ * so that the data can be made where it will be sent from. The memory stays
+ * the lender's and must outlive the packing of the reply.
+ */
+void cow_reply_lend(cow_reply *reply, uint8_t *buf, size_t len);
+
+/*
+ * len bytes for a result's data, which the caller must fill in full before
+ * the reply is sent: the lent buffer when it is exactly len bytes long and
+ * not yet taken, else memory of the reply's own, not zeroed. Returns NULL
+ * when out of memory.
+ */
+uint8_t *cow_reply_data(cow_reply *reply, size_t len);
+
 /* Sets status INTERNAL without allocating: the way out when an allocation failed. */
 void cow_reply_fail_oom(cow_reply *reply);
 

@@ -63,6 +63,7 @@ struct cow_server {
         bool socket_created; /* ours to unlink */
 
         struct conn_node *conns;
+        uint8_t read_scratch[COW_CONNECTION_READ_CHUNK]; /* shared by the connections */
         bool shutting_down;
         void (*on_drained)(void *arg);
         void *drained_arg;
@@ -180,6 +181,7 @@ static void server_admit(cow_server *s, evutil_socket_t fd, uint32_t uid, const 
                 .metrics = s->cfg->metrics_port ? &s->metrics : NULL,
                 .log = s->log,
                 .auth = auth,
+                .read_scratch = s->read_scratch,
                 .on_close = server_on_conn_close,
                 .userdata = node,
         };

@@ -154,11 +154,32 @@ int cowc_call_many(cowc_conn *c, const Cowd__V1__Request *const *reqs, size_t n,
  *                            -EPROTO for an empty frame or bytes that do not
  *                            decode. Decoding runs under the same allocation
  *                            budget as the blocking calls.
+ *   cowc_decode_response_view() the same, into *view: view->reply is the reply.
+ *                            A read or write reply is decoded in place, with
+ *                            no allocation, and a read's data points into buf,
+ *                            which must then stay put while the reply is used;
+ *                            any other reply is decoded as above. Either way
+ *                            the caller ends with cowc_response_view_release().
  */
 int cowc_connect_fd(const char *endpoint, int *ret_fd);
 size_t cowc_request_frame_size(const Cowd__V1__Request *req);
 long cowc_encode_request(const Cowd__V1__Request *req, void *buf, size_t cap, uint32_t max);
 long cowc_decode_response(const void *buf, size_t len, uint32_t max, Cowd__V1__Response **ret);
+
+struct cowc_response_view {
+        const Cowd__V1__Response *reply; /* the decoded reply */
+        Cowd__V1__Response *owned;       /* reply when protobuf-c made it, else NULL */
+        /* Room for a reply decoded in place; reply then points here. */
+        Cowd__V1__Response in_place;
+        Cowd__V1__Status status;
+        union {
+                Cowd__V1__ReadResult read;
+                Cowd__V1__WriteResult write;
+        } result;
+};
+long cowc_decode_response_view(const void *buf, size_t len, uint32_t max,
+                               struct cowc_response_view *view);
+void cowc_response_view_release(struct cowc_response_view *view);
 
 /* ---- one function per operation --------------------------------------- */
 
