@@ -359,11 +359,10 @@ static int replay_once(struct cmd_ctx *ctx, const char *path, const struct repla
         struct stat st;
         int fd = -1, r;
 
-        if (strcmp(path, "-") == 0) {
-                fd = dup(STDIN_FILENO);
-        } else {
+        if (strcmp(path, "-") == 0)
+                fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0);
+        else
                 fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        }
         if (fd < 0)
                 return cmd_fail(ctx, -errno, "%s: %s", path, strerror(errno));
         if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
