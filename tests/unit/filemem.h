@@ -10,6 +10,8 @@
 
 #include <cowd/engine.h>
 
+#include "swapmem.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -118,5 +120,26 @@ static inline int filemem_sync(void *ctx, const char *key)
 static const struct cow_file_ops filemem_ops = {
         .read = filemem_read, .write = filemem_write, .sync = filemem_sync,
 };
+
+/*
+ * Hands e the file backend m, emptied first, and with nslots > 0 a fresh swap
+ * backend sm of nslots pages (sm is emptied either way). Returns 0 or the
+ * negative errno of swapmem_init().
+ */
+static inline int filemem_attach(cow_engine *e, struct filemem *m, struct swapmem *sm,
+                                 uint64_t nslots, size_t page)
+{
+        int r;
+
+        filemem_fini(m);
+        cow_engine_set_files(e, &filemem_ops, m);
+        swapmem_fini(sm);
+        if (nslots == 0)
+                return 0;
+        r = swapmem_init(sm, nslots, page);
+        if (r == 0)
+                cow_engine_set_swap(e, &swapmem_ops, sm);
+        return r;
+}
 
 #endif /* COWD_TESTS_FILEMEM_H */

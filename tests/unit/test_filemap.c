@@ -52,13 +52,7 @@ static cow_engine *new_files(uint64_t nframes, uint64_t nslots)
         cow_engine *e = NULL;
         assert_ok(cow_engine_new(&cfg, &e));
         te_track(e);
-        filemem_fini(&fm);
-        cow_engine_set_files(e, &filemem_ops, &fm);
-        swapmem_fini(&sm);
-        if (nslots) {
-                assert_ok(swapmem_init(&sm, nslots, PG));
-                cow_engine_set_swap(e, &swapmem_ops, &sm);
-        }
+        assert_ok(filemem_attach(e, &fm, &sm, nslots, PG));
         assert_verify(e);
         return e;
 }
