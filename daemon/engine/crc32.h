@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* CRC-32 (IEEE 802.3, reflected), the checksum that closes a checkpoint. */
+/* CRC-32 (IEEE 802.3, reflected; zlib's crc32()), the checksum that closes a checkpoint. */
 #ifndef COWD_ENGINE_CRC32_H
 #define COWD_ENGINE_CRC32_H
 
