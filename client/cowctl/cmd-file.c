@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* File commands: file put, get, ls and rm, in the caller's namespace on the daemon. */
+/* File commands: file put, get, ls and rm, on the caller's files on the daemon (or, as
+ * root, on ~UID/NAME). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -237,14 +238,15 @@ static int file_ls(struct cmd_ctx *ctx, int argc, char **argv, struct value *ret
         char after[256] = "";
         struct table *t = NULL;
         uint64_t count = 0;
-        char *pos[1];
+        char *pos[2];
         int r;
 
-        r = args_split(argc, argv, NULL, 0, pos, 1, ctx->why, sizeof(ctx->why));
+        r = args_split(argc, argv, NULL, 0, pos, 2, ctx->why, sizeof(ctx->why));
         if (r < 0)
                 return r;
-        if (r != 1)
+        if (r < 1)
                 return cmd_usage(ctx, &cmd_file_entry);
+        const char *owner = r == 2 ? pos[1] : ""; /* ~UID: that uid's files */
         r = cmd_connect(ctx);
         if (r < 0)
                 return r;
@@ -253,7 +255,7 @@ static int file_ls(struct cmd_ctx *ctx, int argc, char **argv, struct value *ret
                 return -ENOMEM;
         do {
                 Cowd__V1__Response *resp = NULL;
-                r = cowc_file_list(ctx->conn, after, &resp, &ctx->err);
+                r = cowc_file_list(ctx->conn, owner, after, &resp, &ctx->err);
                 if (r != 0)
                         goto out;
                 const Cowd__V1__FileListResult *l = resp->file_list;
@@ -321,7 +323,7 @@ static int cmd_file_exec(struct cmd_ctx *ctx, int argc, char **argv, struct valu
 const struct cmd_entry cmd_file_entry = {
         .name = "file",
         .usage = "put NAME DATA|@LOCAL|--hex HEX | get NAME [-o LOCAL] [--string|--raw] | ls "
-                 "| rm NAME",
+                 "[~UID] | rm NAME   (NAME: yours, or ~UID/NAME as uid UID or root)",
         .summary = "your files on the daemon: put, get, list, remove",
         .exec = cmd_file_exec,
 };

@@ -477,12 +477,13 @@ int cowc_file_remove(cowc_conn *c, const char *name, struct cowc_error *err)
         return call_simple(c, &req, COWD__V1__RESPONSE__RESULT_FILE_REMOVE, err);
 }
 
-int cowc_file_list(cowc_conn *c, const char *start_after, Cowd__V1__Response **ret,
-                   struct cowc_error *err)
+int cowc_file_list(cowc_conn *c, const char *owner, const char *start_after,
+                   Cowd__V1__Response **ret, struct cowc_error *err)
 {
         Cowd__V1__FileListRequest m = COWD__V1__FILE_LIST_REQUEST__INIT;
         Cowd__V1__Request req = COWD__V1__REQUEST__INIT;
 
+        m.owner = (char *)(owner ? owner : "");
         m.start_after = (char *)(start_after ? start_after : "");
         req.op_case = COWD__V1__REQUEST__OP_FILE_LIST;
         req.file_list = &m;

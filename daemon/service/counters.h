@@ -21,7 +21,7 @@ struct cow_counters {
         uint64_t proc_limit_rejections;   /* spawn or fork refused at max_processes */
         uint64_t oversize_requests;       /* a field over its limit, or decode or reply too big */
         uint64_t engine_limit_rejections; /* maps, page tables, frames or addresses exhausted */
-        uint64_t permission_denials;      /* ops on another uid's process */
+        uint64_t permission_denials;      /* ops on another uid's process or files */
         uint64_t auth_failures;           /* TCP clients refused for a missing or wrong token */
         uint64_t quota_rejections;        /* spawn or fork refused at max_processes_per_user */
 };

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The handlers for files (put, get, list and remove, in the caller's own
- * namespace of the file store), the target of a file or device mmap, msync,
- * the console log and device reads. A request never names a uid, so one
- * user cannot reach another's files: they are simply not there (NOT_FOUND).
+ * The handlers for files (put, get, list and remove), the target of a file
+ * or device mmap, msync, the console log and device reads.
+ *
+ * Each uid has a namespace of its own in the file store. A request names a
+ * file as "NAME", the caller's own, or "~UID/NAME", uid UID's; only UID
+ * itself and uid 0 may use the second form for anything, as for processes.
+ * Everyone else gets PERMISSION_DENIED before the store is asked, so the
+ * refusal never tells whether the file exists.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -91,6 +95,64 @@ static int reply_file_error(cow_dispatcher *d, cow_reply *reply, int err, const 
         return err;
 }
 
+/*
+ * Reads "~UID" at the start of s: 0 with *owner and *rest (the byte after
+ * the digits) set, or -EINVAL. UID is decimal, without sign or leading zero.
+ */
+static int parse_owner(const char *s, uint32_t *owner, const char **rest)
+{
+        uint64_t v = 0;
+        const char *p = s + 1;
+
+        if (s[0] != '~' || p[0] < '0' || p[0] > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
+                return -EINVAL;
+        for (; *p >= '0' && *p <= '9'; p++) {
+                v = v * 10 + (uint64_t)(*p - '0');
+                if (v > UINT32_MAX)
+                        return -EINVAL;
+        }
+        *owner = (uint32_t)v;
+        *rest = p;
+        return 0;
+}
+
+/* 0 when uid may use owner's files (its own, or uid 0); else PERMISSION_DENIED, counted. */
+static int owner_authorize(cow_dispatcher *d, cow_reply *reply, uint32_t uid, uint32_t owner,
+                           const char *op, const char *given)
+{
+        if (owner == uid || uid == 0)
+                return 0;
+        d->counters->permission_denials++;
+        cow_reply_set_status(reply, COWD__V1__CODE__PERMISSION_DENIED,
+                             "%s %.140s: the files of uid %u are not yours (you are uid %u)", op,
+                             given, owner, uid);
+        return -EPERM;
+}
+
+/*
+ * The owner and the bare name of a file as a request gives it ("NAME" or
+ * "~UID/NAME", above), with the caller's right to it checked. Returns 0, or
+ * a negative errno with the reply set.
+ */
+static int file_resolve(cow_dispatcher *d, cow_reply *reply, uint32_t uid, const char *given,
+                        const char *op, uint32_t *owner, const char **name)
+{
+        const char *rest;
+
+        *owner = uid;
+        *name = given;
+        if (given[0] != '~')
+                return 0;
+        if (parse_owner(given, owner, &rest) < 0 || rest[0] != '/') {
+                cow_reply_set_status(reply, COWD__V1__CODE__INVALID_ARGUMENT,
+                                     "%s %.140s: another uid's file is named ~UID/NAME", op,
+                                     given);
+                return -EINVAL;
+        }
+        *name = rest + 1;
+        return owner_authorize(d, reply, uid, *owner, op, given);
+}
+
 /* FAILED_PRECONDITION when the daemon has no data directory; 0 when it has. */
 static int files_available(cow_dispatcher *d, cow_reply *reply, const char *op)
 {
@@ -126,9 +188,13 @@ int dispatch_file_put(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
 {
         Cowd__V1__Response *resp = cow_reply_response(reply);
         Cowd__V1__FilePutResult *out;
+        const char *name;
+        uint32_t owner;
         int r;
 
         r = files_available(d, reply, "file_put");
+        if (r == 0)
+                r = file_resolve(d, reply, uid, in->name, "file_put", &owner, &name);
         if (r < 0)
                 return r;
         out = RESULT_NEW(reply, Cowd__V1__FilePutResult, cowd__v1__file_put_result__init);
@@ -136,9 +202,9 @@ int dispatch_file_put(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 cow_reply_fail_oom(reply);
                 return -ENOMEM;
         }
-        r = file_check_unmapped(d, uid, in->name);
+        r = file_check_unmapped(d, owner, name);
         if (r == 0)
-                r = cow_filestore_put(d->files, uid, in->name, in->offset, in->data.data,
+                r = cow_filestore_put(d->files, owner, name, in->offset, in->data.data,
                                       in->data.len);
         if (r < 0)
                 return reply_file_error(d, reply, r, "file_put", in->name);
@@ -154,11 +220,15 @@ int dispatch_file_get(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         Cowd__V1__Response *resp = cow_reply_response(reply);
         Cowd__V1__FileGetResult *out;
         uint8_t *data = NULL;
+        const char *name;
+        uint32_t owner;
         uint64_t size;
         size_t n = 0;
         int r;
 
         r = files_available(d, reply, "file_get");
+        if (r == 0)
+                r = file_resolve(d, reply, uid, in->name, "file_get", &owner, &name);
         if (r < 0)
                 return r;
         if (in->length > d->limits->max_read_bytes) {
@@ -169,7 +239,7 @@ int dispatch_file_get(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                                      (unsigned long long)d->limits->max_read_bytes);
                 return -E2BIG;
         }
-        r = cow_filestore_stat(d->files, uid, in->name, &size, NULL);
+        r = cow_filestore_stat(d->files, owner, name, &size, NULL);
         if (r < 0)
                 return reply_file_error(d, reply, r, "file_get", in->name);
         out = RESULT_NEW(reply, Cowd__V1__FileGetResult, cowd__v1__file_get_result__init);
@@ -184,7 +254,7 @@ int dispatch_file_get(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 return -ENOMEM;
         }
         if (want) {
-                r = cow_filestore_get(d->files, uid, in->name, in->offset, data, want, &n);
+                r = cow_filestore_get(d->files, owner, name, in->offset, data, want, &n);
                 if (r < 0)
                         return reply_file_error(d, reply, r, "file_get", in->name);
         }
@@ -204,12 +274,18 @@ int dispatch_file_list(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
         Cowd__V1__FileListResult *out;
         Cowd__V1__FileInfo *infos, **list;
         struct cow_file_entry *entries;
+        uint32_t owner = uid, nfiles;
+        const char *rest;
         uint64_t used;
-        uint32_t nfiles;
         bool more = false;
         int r;
 
         r = files_available(d, reply, "file_list");
+        if (r < 0)
+                return r;
+        if (in->owner[0] && (parse_owner(in->owner, &owner, &rest) < 0 || rest[0]))
+                return dispatch_reply_invalid(reply, "file_list", "owner is \"\" or ~UID");
+        r = owner_authorize(d, reply, uid, owner, "file_list", in->owner);
         if (r < 0)
                 return r;
         if (in->start_after[0] && cow_filestore_name_check(in->start_after) < 0)
@@ -222,9 +298,9 @@ int dispatch_file_list(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 cow_reply_fail_oom(reply);
                 return -ENOMEM;
         }
-        r = cow_filestore_list(d->files, uid, in->start_after, entries, cap, &more);
+        r = cow_filestore_list(d->files, owner, in->start_after, entries, cap, &more);
         if (r >= 0)
-                r = cow_filestore_usage(d->files, uid, &used, &nfiles) < 0 ? -EIO : r;
+                r = cow_filestore_usage(d->files, owner, &used, &nfiles) < 0 ? -EIO : r;
         if (r < 0)
                 return reply_file_error(d, reply, r, "file_list", "");
         for (int i = 0; i < r; i++) {
@@ -233,7 +309,7 @@ int dispatch_file_list(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 infos[i].size = entries[i].size;
                 infos[i].mtime_ns = entries[i].mtime_ns;
                 char key[COW_FILESTORE_KEY_MAX];
-                infos[i].mapped = cow_filestore_key(uid, entries[i].name, key, sizeof(key)) == 0 &&
+                infos[i].mapped = cow_filestore_key(owner, entries[i].name, key, sizeof(key)) == 0 &&
                                   cow_engine_file_in_use(d->engine, key);
                 list[i] = &infos[i];
         }
@@ -253,9 +329,13 @@ int dispatch_file_remove(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
 {
         Cowd__V1__Response *resp = cow_reply_response(reply);
         Cowd__V1__FileRemoveResult *out;
+        const char *name;
+        uint32_t owner;
         int r;
 
         r = files_available(d, reply, "file_remove");
+        if (r == 0)
+                r = file_resolve(d, reply, uid, in->name, "file_remove", &owner, &name);
         if (r < 0)
                 return r;
         out = RESULT_NEW(reply, Cowd__V1__FileRemoveResult, cowd__v1__file_remove_result__init);
@@ -263,9 +343,9 @@ int dispatch_file_remove(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 cow_reply_fail_oom(reply);
                 return -ENOMEM;
         }
-        r = file_check_unmapped(d, uid, in->name);
+        r = file_check_unmapped(d, owner, name);
         if (r == 0)
-                r = cow_filestore_remove(d->files, uid, in->name);
+                r = cow_filestore_remove(d->files, owner, name);
         if (r < 0)
                 return reply_file_error(d, reply, r, "file_remove", in->name);
         resp->result_case = COWD__V1__RESPONSE__RESULT_FILE_REMOVE;
@@ -277,19 +357,23 @@ int dispatch_mmap_target(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                          const Cowd__V1__MmapRequest *in, struct cow_mmap_args *args,
                          char *key, size_t keylen)
 {
+        const char *name;
+        uint32_t owner;
         uint64_t size;
         int r;
 
         switch (in->kind) {
         case COWD__V1__MAP_KIND__FILE:
                 r = files_available(d, reply, "mmap");
+                /* The caller's files, whoever owns the process (uid 0 may act on any). */
+                if (r == 0)
+                        r = file_resolve(d, reply, uid, in->path, "mmap", &owner, &name);
                 if (r < 0)
                         return r;
-                /* The caller's namespace, whoever owns the process (uid 0 may act on any). */
-                r = cow_filestore_stat(d->files, uid, in->path, &size, NULL);
+                r = cow_filestore_stat(d->files, owner, name, &size, NULL);
                 if (r < 0)
                         return reply_file_error(d, reply, r, "mmap", in->path);
-                r = cow_filestore_key(uid, in->path, key, keylen);
+                r = cow_filestore_key(owner, name, key, keylen);
                 if (r < 0)
                         return reply_file_error(d, reply, r, "mmap", in->path);
                 args->kind = COW_MAP_FILE;

@@ -186,7 +186,7 @@ int cow_metrics_render(const struct cow_metrics_sources *src, struct evbuffer *o
         one(&rd, "cowd_auth_failures_total", "counter",
             "TCP clients refused for a missing or wrong token.", c->auth_failures);
         one(&rd, "cowd_permission_denials_total", "counter",
-            "Requests on another user's process.", c->permission_denials);
+            "Requests on another user's process or files.", c->permission_denials);
 
         one(&rd, "cowd_frames_used", "gauge", "Frames of simulated memory in use.",
             st.frames_used);

@@ -264,13 +264,16 @@ int cowc_file_get(cowc_conn *c, const char *name, uint64_t offset, void *buf, si
 int cowc_file_remove(cowc_conn *c, const char *name, struct cowc_error *err);
 
 /*
- * The whole replies: (*ret)->file_list (page with start_after = next),
+ * File names are "NAME" (the caller's) or "~UID/NAME" (uid UID's, for UID
+ * itself and uid 0; PERMISSION_DENIED for anyone else). The whole replies:
+ * (*ret)->file_list (owner NULL or "" for the caller's files, "~UID" for
+ * UID's; page with start_after = next),
  * (*ret)->console_read (bytes of the console log from offset; max_bytes 0:
  * as many as fit) and (*ret)->device_read (a device's memory, "fb0", with its
  * geometry).
  */
-int cowc_file_list(cowc_conn *c, const char *start_after, Cowd__V1__Response **ret,
-                   struct cowc_error *err);
+int cowc_file_list(cowc_conn *c, const char *owner, const char *start_after,
+                   Cowd__V1__Response **ret, struct cowc_error *err);
 int cowc_console_read(cowc_conn *c, uint64_t offset, uint32_t max_bytes, Cowd__V1__Response **ret,
                       struct cowc_error *err);
 int cowc_device_read(cowc_conn *c, const char *device, uint64_t offset, uint64_t length,

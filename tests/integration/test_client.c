@@ -479,7 +479,7 @@ static void test_files_msync_and_devices(void **state)
         assert_int_equal(n, 12);
         assert_int_equal(size, 12);
         assert_memory_equal(buf, "LIBRARY call", 12);
-        assert_int_equal(cowc_file_list(conn, "", &r, &err), 0);
+        assert_int_equal(cowc_file_list(conn, NULL, "", &r, &err), 0);
         assert_int_equal(r->file_list->n_files, 1);
         assert_string_equal(r->file_list->files[0]->name, "lib.txt");
         assert_true(r->file_list->files[0]->mapped);

@@ -2,7 +2,8 @@
 """Files through the daemon: put, get, list and remove by the wire and by
 cowctl; names that would escape the data directory refused (`../x`,
 `/etc/passwd`, a symlink planted in it, an over-long name); each limit a
-typed error counted in sys_stats; another uid sees none of them; a full
+typed error counted in sys_stats; another uid's files PERMISSION_DENIED
+(uid 0 excepted), named ~UID/NAME; a full
 data directory (a small tmpfs) is RESOURCE_EXHAUSTED and keeps the old file."""
 import os
 import shutil
@@ -246,44 +247,80 @@ class FullDisk(unittest.TestCase):
                 w.close()
 
 
-OTHER_UID = textwrap.dedent("""
+AS_UID = textwrap.dedent("""
     import sys
     sys.path.insert(0, sys.argv[1])
     import cowdtest
     w = cowdtest.Wire(sys.argv[2])
-    print("get", cowdtest.code_name(w.call(file_get={"name": "mine.txt", "length": 4})))
-    print("remove", cowdtest.code_name(w.call(file_remove={"name": "mine.txt"})))
-    print("list", len(w.call(file_list={}).file_list.files))
+    def code(**req):
+        return cowdtest.code_name(w.call(**req))
+    if sys.argv[3] == "owner":
+        print("put", code(file_put={"name": "mine.txt", "data": b"mine"}))
+        sys.exit(0)
     pid = w.call(spawn={"name": "other"}).spawn.pid
-    print("mmap", cowdtest.code_name(w.call(mmap={"pid": pid, "length": 4096, "prot": 1,
-                                                   "kind": 1, "path": "mine.txt"})))
-    print("put", cowdtest.code_name(w.call(file_put={"name": "mine.txt", "data": b"theirs"})))
+    for name in ("~12345/mine.txt", "~12345/absent"):
+        tag = "" if name.endswith("mine.txt") else "-absent"
+        print("get" + tag, code(file_get={"name": name, "length": 4}))
+        print("put" + tag, code(file_put={"name": name, "data": b"theirs"}))
+        print("remove" + tag, code(file_remove={"name": name}))
+        print("mmap" + tag, code(mmap={"pid": pid, "length": 4096, "prot": 1, "kind": 1,
+                                       "path": name}))
+    print("list", code(file_list={"owner": "~12345"}))
+    print("own-get", code(file_get={"name": "mine.txt", "length": 4}))
+    print("own-put", code(file_put={"name": "mine.txt", "data": b"theirs"}))
 """)
 
 
 class OtherUid(unittest.TestCase):
-    def test_another_uid_sees_none_of_my_files(self):
-        if os.geteuid() != 0 or not shutil.which("setpriv"):
-            self.skipTest("needs root and setpriv to run a client as another uid")
+    def run_as(self, d, uid, role):
         pb_dir = os.path.dirname(cowdtest.pb2().__file__)
+        here = os.path.dirname(os.path.abspath(__file__))
+        out = subprocess.run(
+            ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups",
+             sys.executable, "-c", AS_UID, here, d.socket_path, role],
+            env=dict(os.environ, COWD_PB2_DIR=pb_dir), capture_output=True, text=True,
+            timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return dict(line.split() for line in out.stdout.splitlines())
+
+    def test_another_uids_files_are_permission_denied_whether_or_not_they_exist(self):
+        if os.geteuid() != 0 or not shutil.which("setpriv"):
+            self.skipTest("needs root and setpriv to run clients as other uids")
         with cowdtest.Daemon(world_accessible=True) as d:
             w = d.connect()
-            self.assertEqual(code_name(w.call(file_put={"name": "mine.txt", "data": b"mine"})),
+            self.assertEqual(self.run_as(d, 12345, "owner"), {"put": "OK"})
+            before = w.call(sys_stats={}).sys_stats.permission_denials
+            seen = self.run_as(d, 23456, "other")
+            denied = {op + tag: "PERMISSION_DENIED" for op in ("get", "put", "remove", "mmap")
+                      for tag in ("", "-absent")}
+            self.assertEqual(seen, dict(denied, list="PERMISSION_DENIED", **{
+                "own-get": "NOT_FOUND", "own-put": "OK"}))
+            self.assertEqual(w.call(sys_stats={}).sys_stats.permission_denials - before, 9)
+            # uid 0 may use anyone's files, as it may act on anyone's processes: the owner's
+            # file is untouched, and the other uid's put made a file of its own.
+            self.assertEqual(w.call(file_get={"name": "~12345/mine.txt", "length": 10})
+                             .file_get.data, b"mine")
+            self.assertEqual(w.call(file_get={"name": "~23456/mine.txt", "length": 10})
+                             .file_get.data, b"theirs")
+            self.assertEqual([f.name for f in w.call(file_list={"owner": "~12345"})
+                              .file_list.files], ["mine.txt"])
+            self.assertEqual(len(w.call(file_list={}).file_list.files), 0)
+            w.close()
+
+    def test_a_malformed_owner_is_invalid_argument(self):
+        with cowdtest.Daemon() as d:
+            w = d.connect()
+            for name in ("~/x", "~12x/y", "~007/x", "~4294967296/x", "~12", "~-1/x"):
+                self.assertEqual(code_name(w.call(file_get={"name": name, "length": 1})),
+                                 "INVALID_ARGUMENT", name)
+            for owner in ("~", "12", "~1/", "~99999999999"):
+                self.assertEqual(code_name(w.call(file_list={"owner": owner})),
+                                 "INVALID_ARGUMENT", owner)
+            # One's own uid in the long form is one's own file.
+            me = os.geteuid()
+            self.assertEqual(code_name(w.call(file_put={"name": "~%d/a" % me, "data": b"x"})),
                              "OK")
-            here = os.path.dirname(os.path.abspath(__file__))
-            out = subprocess.run(
-                ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                 sys.executable, "-c", OTHER_UID, here, d.socket_path],
-                env=dict(os.environ, COWD_PB2_DIR=pb_dir), capture_output=True, text=True,
-                timeout=60)
-            self.assertEqual(out.returncode, 0, out.stderr)
-            seen = dict(line.split() for line in out.stdout.splitlines())
-            self.assertEqual(seen, {"get": "NOT_FOUND", "remove": "NOT_FOUND", "list": "0",
-                                    "mmap": "NOT_FOUND", "put": "OK"})
-            # Its put made a file of its own; mine is untouched.
-            self.assertEqual(w.call(file_get={"name": "mine.txt", "length": 10}).file_get.data,
-                             b"mine")
-            self.assertEqual(len(w.call(file_list={}).file_list.files), 1)
+            self.assertEqual(w.call(file_get={"name": "a", "length": 1}).file_get.data, b"x")
             w.close()
 
 
