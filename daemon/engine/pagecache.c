@@ -235,6 +235,23 @@ int pc_writeback_range(struct pagecache *pc, struct memobj *o, uint64_t lo, uint
         return 0;
 }
 
+/*
+ * After a failed fsync it is unknown which written pages reached the disk:
+ * the kernel may have dropped them and will not say so again. So every
+ * cached page of the file within it is dirtied again, and the next write-back
+ * rewrites them from memory, the truth, before it syncs again.
+ */
+static void pc_redirty(struct pagecache *pc, struct pc_file *f)
+{
+        const struct memobj *o = f->obj;
+        for (uint32_t i = 0; i < o->cap; i++) {
+                uint32_t pfn = o->keys[i] != 0 ? o->frames[i] : 0;
+                if (pfn != 0 && !(pc->frames->meta[pfn].flags & FRAME_DIRTY) &&
+                    page_bytes(pc, f, o->keys[i] - 1) != 0)
+                        pc_mark_dirty(pc, pfn);
+        }
+}
+
 int pc_sync(struct pagecache *pc, struct pc_file *f)
 {
         if (!f->unsynced)
@@ -242,6 +259,7 @@ int pc_sync(struct pagecache *pc, struct pc_file *f)
         int r = pc->ops ? pc->ops->sync(pc->ctx, f->key) : -EIO;
         if (r < 0) {
                 pc->errors++;
+                pc_redirty(pc, f);
                 return r;
         }
         f->unsynced = false;

@@ -2,10 +2,13 @@
 """Faults injected under a running daemon, and what each must leave behind.
 
 The fault injector (fault_shim.c, preloaded) makes one chosen write, fsync or
-rename of a checkpoint, or one pwrite of the swap file, fail with ENOSPC or
-EIO. Each gives the client a typed error; the daemon keeps serving; the
-previous checkpoint is byte for byte what it was and no temporary file stays;
-the next attempt succeeds and a restart restores it.
+rename of a checkpoint, one pwrite of the swap file, or one pwrite or fsync of
+a mapped file fail with ENOSPC or EIO. Each gives the client a typed error;
+the daemon keeps serving; the previous checkpoint is byte for byte what it
+was and no temporary file stays; the next attempt succeeds and a restart
+restores it. A mapped file keeps its old bytes when a write-back fails and
+has the new ones once a retry succeeds; after a failed fsync the retry
+writes the pages again, since the kernel may have dropped them.
 
 Then kill -9 in the middle of load from several connections, with periodic
 checkpoints every second and on-demand ones whose replies the test records:
@@ -138,6 +141,82 @@ class SwapFaults(unittest.TestCase):
                                  b"page %d" % i)
             self.assertGreaterEqual(ok(w.call(sys_stats={})).sys_stats.swap_errors, 1)
             w.close()
+
+
+class FileMappingFaults(unittest.TestCase):
+    OLD = b"o" * (2 * PG)
+
+    def msync_fails_then_succeeds(self, rule):
+        """A shared mapping of a two-page file, both pages written; the first msync
+        fails with rule in force, the second succeeds. Returns the statistics after
+        the failure and after the success."""
+        with cowdtest.Daemon(env=fault_env(rule)) as d:
+            w = d.connect()
+            ok(w.call(file_put={"name": "shared.dat", "data": self.OLD}))
+            pid = ok(w.call(spawn={"name": "p"})).spawn.pid
+            addr = ok(w.call(mmap={"pid": pid, "length": 2 * PG, "prot": 3, "shared": True,
+                                   "kind": 1, "path": "shared.dat"})).mmap.addr
+            ok(w.call(write={"pid": pid, "addr": addr, "data": b"new 0"}))
+            ok(w.call(write={"pid": pid, "addr": addr + PG, "data": b"new 1"}))
+            resp = w.call(msync={"pid": pid, "addr": addr, "length": 2 * PG, "sync": True})
+            self.assertEqual(code_name(resp), "UNAVAILABLE", resp.status.message)
+            failed = ok(w.call(sys_stats={})).sys_stats
+            self.assertGreaterEqual(failed.file_errors, 1)
+            # Still serving, and the mapping holds what was written.
+            self.assertEqual(ok(w.call(read={"pid": pid, "addr": addr + PG, "length": 5}))
+                             .read.data, b"new 1")
+            ok(w.call(msync={"pid": pid, "addr": addr, "length": 2 * PG, "sync": True}))
+            done = ok(w.call(sys_stats={})).sys_stats
+            got = ok(w.call(file_get={"name": "shared.dat", "length": 2 * PG})).file_get.data
+            self.assertEqual(got, b"new 0" + self.OLD[5:PG] + b"new 1" + self.OLD[PG + 5:])
+            self.assertEqual(done.dirty_pages, 0)
+            w.close()
+        return failed, done
+
+    def test_eio_writing_back_a_mapped_file_keeps_its_old_bytes_until_a_retry(self):
+        rule = "pwrite:/shared.dat:1:EIO"
+        with cowdtest.Daemon(env=fault_env(rule)) as d:
+            w = d.connect()
+            ok(w.call(file_put={"name": "shared.dat", "data": self.OLD}))
+            pid = ok(w.call(spawn={"name": "p"})).spawn.pid
+            addr = ok(w.call(mmap={"pid": pid, "length": 2 * PG, "prot": 3, "shared": True,
+                                   "kind": 1, "path": "shared.dat"})).mmap.addr
+            ok(w.call(write={"pid": pid, "addr": addr, "data": b"new 0"}))
+            resp = w.call(msync={"pid": pid, "addr": addr, "length": 2 * PG, "sync": True})
+            self.assertEqual(code_name(resp), "UNAVAILABLE", resp.status.message)
+            # The file on disk is untouched; the page is still dirty.
+            self.assertEqual(ok(w.call(file_get={"name": "shared.dat", "length": 2 * PG}))
+                             .file_get.data, self.OLD)
+            self.assertEqual(ok(w.call(sys_stats={})).sys_stats.dirty_pages, 1)
+            w.close()
+        failed, done = self.msync_fails_then_succeeds(rule)
+        self.assertEqual((failed.writebacks, failed.dirty_pages), (0, 2))
+        self.assertEqual(done.writebacks, 2)
+
+    def test_enospc_writing_back_a_mapped_file_is_resource_exhausted(self):
+        with cowdtest.Daemon(env=fault_env("pwrite:/shared.dat:1:ENOSPC")) as d:
+            w = d.connect()
+            ok(w.call(file_put={"name": "shared.dat", "data": self.OLD}))
+            pid = ok(w.call(spawn={"name": "p"})).spawn.pid
+            addr = ok(w.call(mmap={"pid": pid, "length": 2 * PG, "prot": 3, "shared": True,
+                                   "kind": 1, "path": "shared.dat"})).mmap.addr
+            ok(w.call(write={"pid": pid, "addr": addr, "data": b"new 0"}))
+            resp = w.call(munmap={"pid": pid, "addr": addr, "length": 2 * PG})
+            self.assertEqual(code_name(resp), "RESOURCE_EXHAUSTED", resp.status.message)
+            # The munmap did nothing: the mapping is there with its data, and unmaps now.
+            self.assertEqual(ok(w.call(read={"pid": pid, "addr": addr, "length": 5})).read.data,
+                             b"new 0")
+            ok(w.call(munmap={"pid": pid, "addr": addr, "length": 2 * PG}))
+            self.assertEqual(ok(w.call(file_get={"name": "shared.dat", "length": 5}))
+                             .file_get.data, b"new 0")
+            w.close()
+
+    def test_eio_from_fsync_of_a_mapped_file_writes_its_pages_again(self):
+        failed, done = self.msync_fails_then_succeeds("fsync:/shared.dat:1:EIO")
+        # Both pages were written before the fsync failed, and are dirty again...
+        self.assertEqual((failed.writebacks, failed.dirty_pages), (2, 2))
+        # ...so the retry wrote both again before its fsync.
+        self.assertEqual(done.writebacks, 4)
 
 
 WRITERS = 4

@@ -644,15 +644,21 @@ static void test_write_errors(void **state)
         assert_int_equal(te_proc(e, p).maps, 1);
         assert_int_equal(te_get64(e, p, a + PG), 0x5678);
         assert_verify(e);
-        /* a failing sync after a good write reports it, and the sync is retried */
+        /* a failing sync after a good write reports it; the pages it wrote may
+         * not have reached the disk, so they are dirty again, and the retry
+         * writes them again before it syncs */
         fm.fail_write = 0;
         fm.fail_sync = -EIO;
         assert_rc(cow_engine_msync(e, p, a, 2 * PG, true), -EIO);
         assert_int_equal(f->writes, 2);
+        assert_int_equal(te_sys(e).dirty_pages, 2);
+        assert_true(te_page(e, p, a + PG).flags & COW_PAGE_DIRTY);
         fm.fail_sync = 0;
         assert_ok(cow_engine_msync(e, p, a, 2 * PG, true));
+        assert_int_equal(f->writes, 4);
         assert_int_equal(f->syncs, 1);
-        assert_int_equal(f->synced_writes, 2);
+        assert_int_equal(f->synced_writes, 4);
+        assert_int_equal(te_sys(e).dirty_pages, 0);
 
         /* exit always ends the process; a failed write-back keeps the page dirty
          * in the page cache, the file in use, until sync_files succeeds */
