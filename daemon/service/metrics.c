@@ -4,12 +4,15 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <event2/util.h>
 
 #include "cowd.pb-c.h"
 
@@ -205,84 +208,208 @@ int cow_metrics_render(const struct cow_metrics_sources *src, struct evbuffer *o
         one(&rd, "cowd_file_errors_total", "counter",
             "File reads, write-backs or syncs that failed.", st.file_errors);
         one(&rd, "cowd_connections", "gauge", "Client connections open now.", c->connections);
+        if (src->http) {
+                one(&rd, "cowd_metrics_connections", "gauge",
+                    "Connections to this metrics listener open now.", src->http->connections);
+                one(&rd, "cowd_metrics_accept_pauses_total", "counter",
+                    "Times the metrics listener reached its connection cap and stopped accepting.",
+                    src->http->accept_pauses);
+        }
         return rd.failed;
 }
 
-/* ---- serving ---------------------------------------------------------------------------- */
+/* ---- serving ----------------------------------------------------------------------------
+ *
+ * A scrape is one GET of /metrics. It is served here on bufferevents rather than
+ * by evhttp, because evhttp in libevent 2.1 cannot bound its connections: this
+ * listener accepts at most COW_METRICS_MAX_CONNECTIONS and stops accepting at
+ * the cap (the rest wait in the kernel's backlog, costing the daemon nothing),
+ * and answers every request with the connection closed after the reply, as
+ * HTTP/1.1 allows. A request is its head alone (a body is never read); its
+ * head is at most METRICS_MAX_HEADERS bytes, whole within
+ * METRICS_HTTP_TIMEOUT_S, or the connection is dropped.
+ */
+
+struct metrics_conn {
+        cow_metrics_server *m;
+        struct bufferevent *bev;
+        struct metrics_conn *prev, *next;
+};
 
 struct cow_metrics_server {
-        struct evhttp *http;
+        struct evconnlistener *listener;
+        struct metrics_conn *conns; /* open connections, to free with the server */
+        struct cow_metrics_http_stats stats;
         struct cow_metrics_sources src;
         const cow_log *log;
 };
 
-static void metrics_on_request(struct evhttp_request *req, void *arg)
+static void conn_free(struct metrics_conn *c)
 {
-        cow_metrics_server *m = arg;
-        struct evbuffer *body;
+        cow_metrics_server *m = c->m;
 
-        if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
-            evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
-                evhttp_send_error(req, 405, "only GET");
-                return;
-        }
-        body = evbuffer_new();
-        if (!body || cow_metrics_render(&m->src, body) < 0) {
-                if (body)
-                        evbuffer_free(body);
-                evhttp_send_error(req, 500, "out of memory");
-                return;
-        }
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                          "text/plain; version=0.0.4; charset=utf-8");
-        evhttp_send_reply(req, 200, "OK", body);
-        evbuffer_free(body);
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                m->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        bufferevent_free(c->bev);
+        free(c);
+        if (m->stats.connections-- == COW_METRICS_MAX_CONNECTIONS)
+                evconnlistener_enable(m->listener);
 }
 
-static void metrics_on_other(struct evhttp_request *req, void *arg)
+/* The reply is out: close. */
+static void conn_on_written(struct bufferevent *bev, void *arg)
 {
-        (void)arg;
-        evhttp_send_error(req, 404, "only /metrics is served here");
+        (void)bev;
+        conn_free(arg);
+}
+
+static void conn_on_event(struct bufferevent *bev, short what, void *arg)
+{
+        (void)bev;
+        (void)what; /* end of file, an error or the timeout: each ends the connection */
+        conn_free(arg);
+}
+
+/* Queues the reply and closes once it is written. body NULL: a status line and reason alone. */
+static void conn_reply(struct metrics_conn *c, int status, const char *reason,
+                       struct evbuffer *body, bool head_only)
+{
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        size_t len = body ? evbuffer_get_length(body) : strlen(reason) + 1;
+
+        bufferevent_disable(c->bev, EV_READ);
+        evbuffer_add_printf(out,
+                            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                            "%sConnection: close\r\n\r\n",
+                            status, reason,
+                            body ? "text/plain; version=0.0.4; charset=utf-8" :
+                                   "text/plain; charset=utf-8",
+                            len, status == 405 ? "Allow: GET, HEAD\r\n" : "");
+        if (!head_only) {
+                if (body)
+                        evbuffer_add_buffer(out, body);
+                else
+                        evbuffer_add_printf(out, "%s\n", reason);
+        }
+        bufferevent_setcb(c->bev, NULL, conn_on_written, conn_on_event, c);
+}
+
+/* "METHOD /path[?query] HTTP/1.x": 0 with method and path split out in line, or -1. */
+static int parse_request_line(char *line, char **method, char **path)
+{
+        char *sp1 = strchr(line, ' '), *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+
+        if (!sp1 || !sp2 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
+                return -1;
+        *sp1 = *sp2 = '\0';
+        *method = line;
+        *path = sp1 + 1;
+        (*path)[strcspn(*path, "?")] = '\0';
+        return 0;
+}
+
+static void conn_on_read(struct bufferevent *bev, void *arg)
+{
+        struct metrics_conn *c = arg;
+        struct evbuffer *in = bufferevent_get_input(bev);
+        struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+        char *line, *method, *path;
+
+        if (end.pos < 0) {
+                if (evbuffer_get_length(in) > METRICS_MAX_HEADERS)
+                        conn_reply(c, 431, "Request Header Fields Too Large", NULL, false);
+                return; /* the head is not whole yet */
+        }
+        line = evbuffer_readln(in, NULL, EVBUFFER_EOL_CRLF);
+        if (!line || parse_request_line(line, &method, &path) < 0) {
+                conn_reply(c, 400, "Bad Request", NULL, false);
+                free(line);
+                return;
+        }
+        bool get = strcmp(method, "GET") == 0, head = strcmp(method, "HEAD") == 0;
+        if (strcmp(path, "/metrics") != 0) {
+                conn_reply(c, 404, "Not Found (only /metrics is served here)", NULL, head);
+        } else if (!get && !head) {
+                conn_reply(c, 405, "Method Not Allowed (only GET)", NULL, false);
+        } else {
+                struct evbuffer *body = evbuffer_new();
+                if (!body || cow_metrics_render(&c->m->src, body) < 0)
+                        conn_reply(c, 500, "Internal Server Error (out of memory)", NULL, head);
+                else
+                        conn_reply(c, 200, "OK", body, head);
+                if (body)
+                        evbuffer_free(body);
+        }
+        free(line);
+}
+
+static void metrics_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                              int salen, void *arg)
+{
+        cow_metrics_server *m = arg;
+        struct metrics_conn *c = calloc(1, sizeof(*c));
+        const struct timeval timeout = { .tv_sec = METRICS_HTTP_TIMEOUT_S };
+
+        (void)sa;
+        (void)salen;
+        if (c)
+                c->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd,
+                                                BEV_OPT_CLOSE_ON_FREE);
+        if (!c || !c->bev) {
+                free(c);
+                evutil_closesocket(fd);
+                return;
+        }
+        c->m = m;
+        c->next = m->conns;
+        if (c->next)
+                c->next->prev = c;
+        m->conns = c;
+        bufferevent_setcb(c->bev, conn_on_read, NULL, conn_on_event, c);
+        bufferevent_set_timeouts(c->bev, &timeout, &timeout);
+        bufferevent_enable(c->bev, EV_READ);
+        if (++m->stats.connections == COW_METRICS_MAX_CONNECTIONS) {
+                evconnlistener_disable(l);
+                m->stats.accept_pauses++;
+        }
 }
 
 int cow_metrics_server_new(struct event_base *base, const char *address, uint16_t port,
                            const struct cow_metrics_sources *src, const cow_log *log,
                            cow_metrics_server **ret)
 {
+        struct sockaddr_storage ss;
+        int sslen = sizeof(ss);
+        char where[80];
         cow_metrics_server *m;
 
         if (!cow_metrics_address_is_loopback(address))
+                return -EINVAL;
+        snprintf(where, sizeof(where), strchr(address, ':') ? "[%s]:%u" : "%s:%u", address, port);
+        if (evutil_parse_sockaddr_port(where, (struct sockaddr *)&ss, &sslen) < 0)
                 return -EINVAL;
         m = calloc(1, sizeof(*m));
         if (!m)
                 return -ENOMEM;
         m->src = *src;
+        m->src.http = &m->stats;
         m->log = log;
-        m->http = evhttp_new(base);
-        if (!m->http) {
-                free(m);
-                return -ENOMEM;
-        }
-        evhttp_set_timeout(m->http, METRICS_HTTP_TIMEOUT_S);
-        evhttp_set_max_headers_size(m->http, METRICS_MAX_HEADERS);
-        evhttp_set_max_body_size(m->http, 0);
-        /* 405 comes from the handler, so that HEAD and others get a reason. */
-        evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-                                                    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-        if (evhttp_set_cb(m->http, "/metrics", metrics_on_request, m) != 0) {
-                cow_metrics_server_free(m);
-                return -ENOMEM;
-        }
-        evhttp_set_gencb(m->http, metrics_on_other, m);
-        if (!evhttp_bind_socket_with_handle(m->http, address, port)) {
+        m->listener = evconnlistener_new_bind(base, metrics_on_accept, m,
+                                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+                                                      LEV_OPT_REUSEABLE,
+                                              COW_METRICS_MAX_CONNECTIONS,
+                                              (struct sockaddr *)&ss, sslen);
+        if (!m->listener) {
                 int r = errno ? -errno : -EADDRINUSE;
-                log_error(log, "cannot serve metrics on %s port %u: %s", address, port,
-                          strerror(-r));
-                cow_metrics_server_free(m);
+                log_error(log, "cannot serve metrics on %s: %s", where, strerror(-r));
+                free(m);
                 return r;
         }
-        log_info(log, "serving metrics on http://%s%s%s:%u/metrics", strchr(address, ':') ? "[" : "",
-                 address, strchr(address, ':') ? "]" : "", port);
+        log_info(log, "serving metrics on http://%s/metrics", where);
         *ret = m;
         return 0;
 }
@@ -291,7 +418,12 @@ void cow_metrics_server_free(cow_metrics_server *m)
 {
         if (!m)
                 return;
-        if (m->http)
-                evhttp_free(m->http);
+        while (m->conns) {
+                struct metrics_conn *c = m->conns;
+                m->conns = c->next;
+                bufferevent_free(c->bev);
+                free(c);
+        }
+        evconnlistener_free(m->listener);
         free(m);
 }

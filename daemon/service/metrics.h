@@ -2,8 +2,8 @@
 /*
  * Metrics for Prometheus: the per-request figures connections record
  * (requests by operation and status code, a latency histogram), and
- * `/metrics` in the Prometheus text format, served by evhttp on a loopback
- * address, rendering those figures beside the engine's statistics and the
+ * `/metrics` in the Prometheus text format, served on libevent bufferevents
+ * on a loopback address (at most COW_METRICS_MAX_CONNECTIONS at once), rendering those figures beside the engine's statistics and the
  * service's counters.
  */
 #ifndef COWD_SERVICE_METRICS_H
@@ -40,10 +40,17 @@ void cow_request_metrics_record(struct cow_request_metrics *m, unsigned op_case,
                                 uint64_t ns);
 
 /* What /metrics reports; borrowed, and must outlive the metrics server. */
+/* The metrics listener's own connections (it accepts at most COW_METRICS_MAX_CONNECTIONS). */
+struct cow_metrics_http_stats {
+        uint32_t connections;   /* open now */
+        uint64_t accept_pauses; /* times the cap was reached and accepting stopped */
+};
+
 struct cow_metrics_sources {
         cow_engine *engine;
         const struct cow_counters *counters;
         const struct cow_request_metrics *requests;
+        const struct cow_metrics_http_stats *http; /* NULL: not reported */
 };
 
 /*
@@ -59,6 +66,13 @@ int cow_metrics_render(const struct cow_metrics_sources *src, struct evbuffer *o
 bool cow_metrics_address_is_loopback(const char *address);
 
 typedef struct cow_metrics_server cow_metrics_server;
+
+/*
+ * The metrics listener's connection cap. At the cap it stops accepting until
+ * one closes (each is dropped after 10 s without a whole request): a flood
+ * waits in the kernel's backlog, costing the daemon no memory and no fds.
+ */
+#define COW_METRICS_MAX_CONNECTIONS 16
 
 /*
  * Serves GET /metrics on address:port (loopback only). Other paths get 404, other methods 405. Returns 0,

@@ -205,6 +205,40 @@ class Metrics(unittest.TestCase):
         self.assertEqual(code_name(w.call(sys_stats={})), "OK")
         w.close()
 
+    def daemon_sockets(self):
+        fd_dir = "/proc/%d/fd" % self.daemon.proc.pid
+        n = 0
+        for fd in os.listdir(fd_dir):
+            try:
+                n += os.readlink(os.path.join(fd_dir, fd)).startswith("socket:")
+            except FileNotFoundError:
+                pass
+        return n
+
+    def test_a_flood_of_idle_connections_is_capped_and_a_scrape_then_served(self):
+        first = Scrape(self.port)
+        self.assertEqual(first.get("cowd_metrics_connections"), 1)  # the scrape's own
+        cap = 16  # COW_METRICS_MAX_CONNECTIONS
+        # Each round trip on the protocol socket shows the daemon has handled every
+        # connection event that came before it (here: the scrape's close).
+        w = self.daemon.connect()
+        self.assertEqual(code_name(w.call(sys_stats={})), "OK")
+        before = self.daemon_sockets()
+        idle = [socket.create_connection(("127.0.0.1", self.port)) for _ in range(cap + 8)]
+        try:
+            self.assertEqual(code_name(w.call(sys_stats={})), "OK")
+            # Accepting stopped at the cap: the rest wait in the kernel's backlog.
+            self.assertEqual(self.daemon_sockets() - before, cap)
+        finally:
+            for s in idle:
+                s.close()
+            w.close()
+        # Closing them makes room, and a scrape made now is served.
+        after = Scrape(self.port)
+        self.assertGreaterEqual(after.get("cowd_metrics_accept_pauses_total"), 1)
+        self.assertGreaterEqual(after.get("cowd_metrics_connections"), 1)
+        self.assertLessEqual(after.get("cowd_metrics_connections"), cap)
+
 
 class Config(unittest.TestCase):
     def start_fails(self, *args):
