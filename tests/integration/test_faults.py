@@ -146,22 +146,30 @@ class SwapFaults(unittest.TestCase):
 class FileMappingFaults(unittest.TestCase):
     OLD = b"o" * (2 * PG)
 
-    def msync_fails_then_succeeds(self, rule):
-        """A shared mapping of a two-page file, both pages written; the first msync
-        fails with rule in force, the second succeeds. Returns the statistics after
-        the failure and after the success."""
+    def map_shared(self, w):
+        """A two-page file, mapped shared read-write into a new process: (pid, addr)."""
+        ok(w.call(file_put={"name": "shared.dat", "data": self.OLD}))
+        pid = ok(w.call(spawn={"name": "p"})).spawn.pid
+        addr = ok(w.call(mmap={"pid": pid, "length": 2 * PG, "prot": 3, "shared": True,
+                               "kind": 1, "path": "shared.dat"})).mmap.addr
+        return pid, addr
+
+    def msync_fails_then_succeeds(self, rule, file_kept):
+        """Both pages of a shared mapping written; the first msync fails with rule in
+        force (and, if file_kept, leaves the file as it was), the second succeeds.
+        Returns the statistics after the failure and after the success."""
         with cowdtest.Daemon(env=fault_env(rule)) as d:
             w = d.connect()
-            ok(w.call(file_put={"name": "shared.dat", "data": self.OLD}))
-            pid = ok(w.call(spawn={"name": "p"})).spawn.pid
-            addr = ok(w.call(mmap={"pid": pid, "length": 2 * PG, "prot": 3, "shared": True,
-                                   "kind": 1, "path": "shared.dat"})).mmap.addr
+            pid, addr = self.map_shared(w)
             ok(w.call(write={"pid": pid, "addr": addr, "data": b"new 0"}))
             ok(w.call(write={"pid": pid, "addr": addr + PG, "data": b"new 1"}))
             resp = w.call(msync={"pid": pid, "addr": addr, "length": 2 * PG, "sync": True})
             self.assertEqual(code_name(resp), "UNAVAILABLE", resp.status.message)
             failed = ok(w.call(sys_stats={})).sys_stats
             self.assertGreaterEqual(failed.file_errors, 1)
+            if file_kept:
+                self.assertEqual(ok(w.call(file_get={"name": "shared.dat", "length": 2 * PG}))
+                                 .file_get.data, self.OLD)
             # Still serving, and the mapping holds what was written.
             self.assertEqual(ok(w.call(read={"pid": pid, "addr": addr + PG, "length": 5}))
                              .read.data, b"new 1")
@@ -174,32 +182,15 @@ class FileMappingFaults(unittest.TestCase):
         return failed, done
 
     def test_eio_writing_back_a_mapped_file_keeps_its_old_bytes_until_a_retry(self):
-        rule = "pwrite:/shared.dat:1:EIO"
-        with cowdtest.Daemon(env=fault_env(rule)) as d:
-            w = d.connect()
-            ok(w.call(file_put={"name": "shared.dat", "data": self.OLD}))
-            pid = ok(w.call(spawn={"name": "p"})).spawn.pid
-            addr = ok(w.call(mmap={"pid": pid, "length": 2 * PG, "prot": 3, "shared": True,
-                                   "kind": 1, "path": "shared.dat"})).mmap.addr
-            ok(w.call(write={"pid": pid, "addr": addr, "data": b"new 0"}))
-            resp = w.call(msync={"pid": pid, "addr": addr, "length": 2 * PG, "sync": True})
-            self.assertEqual(code_name(resp), "UNAVAILABLE", resp.status.message)
-            # The file on disk is untouched; the page is still dirty.
-            self.assertEqual(ok(w.call(file_get={"name": "shared.dat", "length": 2 * PG}))
-                             .file_get.data, self.OLD)
-            self.assertEqual(ok(w.call(sys_stats={})).sys_stats.dirty_pages, 1)
-            w.close()
-        failed, done = self.msync_fails_then_succeeds(rule)
+        failed, done = self.msync_fails_then_succeeds("pwrite:/shared.dat:1:EIO", True)
+        # The first page's write failed, so nothing was written and both stay dirty.
         self.assertEqual((failed.writebacks, failed.dirty_pages), (0, 2))
         self.assertEqual(done.writebacks, 2)
 
     def test_enospc_writing_back_a_mapped_file_is_resource_exhausted(self):
         with cowdtest.Daemon(env=fault_env("pwrite:/shared.dat:1:ENOSPC")) as d:
             w = d.connect()
-            ok(w.call(file_put={"name": "shared.dat", "data": self.OLD}))
-            pid = ok(w.call(spawn={"name": "p"})).spawn.pid
-            addr = ok(w.call(mmap={"pid": pid, "length": 2 * PG, "prot": 3, "shared": True,
-                                   "kind": 1, "path": "shared.dat"})).mmap.addr
+            pid, addr = self.map_shared(w)
             ok(w.call(write={"pid": pid, "addr": addr, "data": b"new 0"}))
             resp = w.call(munmap={"pid": pid, "addr": addr, "length": 2 * PG})
             self.assertEqual(code_name(resp), "RESOURCE_EXHAUSTED", resp.status.message)
@@ -212,7 +203,7 @@ class FileMappingFaults(unittest.TestCase):
             w.close()
 
     def test_eio_from_fsync_of_a_mapped_file_writes_its_pages_again(self):
-        failed, done = self.msync_fails_then_succeeds("fsync:/shared.dat:1:EIO")
+        failed, done = self.msync_fails_then_succeeds("fsync:/shared.dat:1:EIO", False)
         # Both pages were written before the fsync failed, and are dirty again...
         self.assertEqual((failed.writebacks, failed.dirty_pages), (2, 2))
         # ...so the retry wrote both again before its fsync.
