@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -233,12 +234,12 @@ int cow_metrics_render(const struct cow_metrics_sources *src, struct evbuffer *o
 struct metrics_conn {
         cow_metrics_server *m;
         struct bufferevent *bev;
-        struct metrics_conn *prev, *next;
+        LIST_ENTRY(metrics_conn) link;
 };
 
 struct cow_metrics_server {
         struct evconnlistener *listener;
-        struct metrics_conn *conns; /* open connections, to free with the server */
+        LIST_HEAD(, metrics_conn) conns; /* open connections, to free with the server */
         struct cow_metrics_http_stats stats;
         struct cow_metrics_sources src;
         const cow_log *log;
@@ -248,12 +249,7 @@ static void conn_free(struct metrics_conn *c)
 {
         cow_metrics_server *m = c->m;
 
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                m->conns = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
+        LIST_REMOVE(c, link);
         bufferevent_free(c->bev);
         free(c);
         if (m->stats.connections-- == COW_METRICS_MAX_CONNECTIONS)
@@ -365,10 +361,7 @@ static void metrics_on_accept(struct evconnlistener *l, evutil_socket_t fd, stru
                 return;
         }
         c->m = m;
-        c->next = m->conns;
-        if (c->next)
-                c->next->prev = c;
-        m->conns = c;
+        LIST_INSERT_HEAD(&m->conns, c, link);
         bufferevent_setcb(c->bev, conn_on_read, NULL, conn_on_event, c);
         bufferevent_set_timeouts(c->bev, &timeout, &timeout);
         bufferevent_enable(c->bev, EV_READ);
@@ -395,6 +388,7 @@ int cow_metrics_server_new(struct event_base *base, const char *address, uint16_
         m = calloc(1, sizeof(*m));
         if (!m)
                 return -ENOMEM;
+        LIST_INIT(&m->conns);
         m->src = *src;
         m->src.http = &m->stats;
         m->log = log;
@@ -418,9 +412,9 @@ void cow_metrics_server_free(cow_metrics_server *m)
 {
         if (!m)
                 return;
-        while (m->conns) {
-                struct metrics_conn *c = m->conns;
-                m->conns = c->next;
+        struct metrics_conn *c;
+        while ((c = LIST_FIRST(&m->conns))) {
+                LIST_REMOVE(c, link);
                 bufferevent_free(c->bev);
                 free(c);
         }
