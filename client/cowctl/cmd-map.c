@@ -151,6 +151,11 @@ static const char *page_note(const struct page *p)
 {
         if (!p->present)
                 return "not present";
+        if (p->device)
+                return "device";
+        if (p->file)
+                return p->shared ? (p->dirty ? "file, MAP_SHARED, dirty" : "file, MAP_SHARED") :
+                                   "file (page cache)";
         if (p->shared)
                 return "MAP_SHARED";
         if (p->zero)
@@ -380,12 +385,13 @@ static json_t *map_json(struct map_proc *procs, size_t nprocs, bool all)
                         if (!page_drawn(p, all))
                                 continue;
                         json_array_append_new(
-                                pages, json_pack("{sI sb sI sI sb sb sb sb}", "addr",
+                                pages, json_pack("{sI sb sI sI sb sb sb sb sb sb sb}", "addr",
                                                  (json_int_t)p->addr, "present", p->present,
                                                  "frame", (json_int_t)p->frame, "sharers",
                                                  (json_int_t)p->sharers, "cow", p->cow, "zero",
                                                  p->zero, "shared", p->shared, "writable",
-                                                 p->writable));
+                                                 p->writable, "file", p->file, "dirty",
+                                                 p->dirty, "device", p->device));
                 }
                 json_array_append_new(arr, json_pack("{sI ss so}", "pid", (json_int_t)procs[i].pid,
                                                      "name", procs[i].name, "pages", pages));

@@ -8,6 +8,7 @@ screenshot holds exactly the pixels a script drew; the console log keeps
 two processes' text in order; a full data directory fails a write-back
 with a typed error, keeps the pages dirty and loses nothing."""
 import contextlib
+import json
 import os
 import select
 import struct
@@ -279,6 +280,24 @@ class Devices(unittest.TestCase):
             s = w.call(sys_stats={}).sys_stats
             self.assertGreater(s.device_frames, 0)
             self.assertEqual(s.frames_used, 0)
+            w.close()
+
+    def test_the_map_picture_names_file_and_device_pages(self):
+        with cowdtest.Daemon() as d:
+            w = d.connect()
+            pid, addr = map_new_file(w, "notes.txt", b"notes")
+            fb = ok(w.call(mmap={"pid": pid, "length": PAGE, "prot": 3, "shared": True,
+                                 "kind": 2, "path": "fb0"})).mmap.addr
+            ok(w.call(write={"pid": pid, "addr": addr, "data": b"N"}))
+            ok(w.call(write={"pid": pid, "addr": fb, "data": b"\xff"}))
+            pages = {p["addr"]: p for p in json.loads(cowctl(d, "--json", "map", str(pid)).stdout)
+                     ["procs"][0]["pages"]}
+            self.assertEqual((pages[addr]["file"], pages[addr]["dirty"], pages[addr]["device"]),
+                             (True, True, False))
+            self.assertEqual((pages[fb]["file"], pages[fb]["device"]), (False, True))
+            dot = cowctl(d, "map", str(pid)).stdout.decode()
+            self.assertIn("file, MAP_SHARED, dirty</TD>", dot)
+            self.assertIn(">device</TD>", dot)
             w.close()
 
     def test_two_processes_write_the_console_in_order(self):
