@@ -2064,10 +2064,13 @@ static bool run(struct diff *d, uint64_t seed, unsigned nops, bool swap)
                  * operated process's statistics follow every operation of a
                  * seeded run; from a fuzzer's bytes, every fourth and at the
                  * end (below), which still catches each divergence, at most
-                 * three operations later, at a fraction of the cost.
+                 * three operations later, at a fraction of the cost. The
+                 * free list is compared after every operation all the same:
+                 * where an object freed frames in its own order, the model
+                 * learns that order there, before it allocates again.
                  */
                 bool full = !d->src || d->op % 4 == 3;
-                if (d->failed || (full && !check_global(d)))
+                if (d->failed || (full ? !check_global(d) : !check_free_list(d)))
                         break;
                 if (full && p && p->live && !check_proc(d, p))
                         break;
