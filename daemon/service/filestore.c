@@ -26,6 +26,9 @@ struct cow_filestore {
         bool no_openat2; /* openat2() was refused once: use the fallback from then on */
         struct open_file *open;
         uint64_t clock;
+        /* The file a put is writing, between _put_begin and _put_end: "" when none */
+        char busy_key[COW_FILESTORE_KEY_MAX];
+        uint64_t busy_size; /* its size before the chunk (0 for a whole file) */
 };
 
 int cow_filestore_name_check(const char *name)
@@ -329,6 +332,10 @@ int cow_filestore_stat(cow_filestore *fs, uint32_t uid, const char *name, uint64
         close(fd);
         if (r < 0)
                 return r;
+        /* A chunk being appended is not there until its put is answered. */
+        if (fs->busy_size && (uint64_t)st.st_size > fs->busy_size &&
+            cow_filestore_put_running(fs, uid, name))
+                st.st_size = (off_t)fs->busy_size;
         if (ret_size)
                 *ret_size = (uint64_t)st.st_size;
         if (ret_mtime_ns)
@@ -398,64 +405,41 @@ static int put_check_limits(cow_filestore *fs, uint32_t uid, uint64_t old_size, 
         return 0;
 }
 
-/* Offset 0: a new file whole, through a temporary one renamed over the old. */
-static int put_replace(cow_filestore *fs, int dfd, const char *name, const void *data,
-                       size_t len)
-{
-        char tmp[COW_FILESTORE_NAME_MAX + 8];
-        int fd, r;
-
-        /* A leading '.' is never a valid name: a leftover is never listed or mapped. */
-        snprintf(tmp, sizeof(tmp), ".put.%s", name);
-        fd = open_beneath(fs, dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0)
-                return fd;
-        r = write_all(fd, data, len, 0);
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        close(fd);
-        if (r == 0 && renameat(dfd, tmp, dfd, name) < 0)
-                r = -errno;
-        if (r < 0) {
-                unlinkat(dfd, tmp, 0);
-                return r;
-        }
-        /* The rename itself is durable only once the directory is. */
-        return fsync(dfd) < 0 ? -errno : 0;
-}
-
-/* Offset = the file's size: a chunk appended, or the file cut back to where it was. */
-static int put_append(cow_filestore *fs, int dfd, const char *name, uint64_t offset,
-                      const void *data, size_t len)
+/*
+ * Opens what the write of p needs: for offset 0 a temporary file, renamed
+ * over the old one once written (a leading '.' is never a valid name, so a
+ * leftover is never listed or mapped); else the file itself, a regular one.
+ */
+static int put_open(cow_filestore *fs, struct cow_filestore_put *p)
 {
         struct stat st;
-        int fd, r;
+        int fd;
 
-        fd = open_beneath(fs, dfd, name, O_WRONLY | O_NONBLOCK, 0);
+        if (p->offset == 0) {
+                snprintf(p->tmp, sizeof(p->tmp), ".put.%s", p->name);
+                fd = open_beneath(fs, p->dfd, p->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        } else {
+                fd = open_beneath(fs, p->dfd, p->name, O_WRONLY | O_NONBLOCK, 0);
+                if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+                        close(fd);
+                        fd = -EINVAL;
+                }
+        }
         if (fd < 0)
                 return fd;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                close(fd);
-                return -EINVAL;
-        }
-        r = write_all(fd, data, len, offset);
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (r < 0 && ftruncate(fd, (off_t)offset) < 0) {
-                /* Nothing better to do: the error that matters is r. */
-        }
-        close(fd);
-        return r;
+        p->fd = fd;
+        return 0;
 }
 
-int cow_filestore_put(cow_filestore *fs, uint32_t uid, const char *name, uint64_t offset,
-                      const void *data, size_t len)
+int cow_filestore_put_begin(cow_filestore *fs, uint32_t uid, const char *name, uint64_t offset,
+                            const void *data, size_t len, struct cow_filestore_put *p)
 {
-        char key[COW_FILESTORE_KEY_MAX];
         uint64_t old_size = 0;
         bool exists;
-        int dfd, r;
+        int r;
 
+        *p = (struct cow_filestore_put){ .dfd = -1, .fd = -1, .offset = offset, .data = data,
+                                         .len = len };
         if (offset > UINT64_MAX - len) {
                 fs->counters.size_rejections++;
                 return -EFBIG;
@@ -469,17 +453,74 @@ int cow_filestore_put(cow_filestore *fs, uint32_t uid, const char *name, uint64_
         r = put_check_limits(fs, uid, old_size, exists, offset + len);
         if (r < 0)
                 return r;
-        dfd = owner_dir(fs, uid, true);
-        if (dfd < 0)
-                return dfd;
-        cow_filestore_key(uid, name, key, sizeof(key));
-        open_forget(fs, key);
-        r = offset == 0 ? put_replace(fs, dfd, name, data, len)
-                        : put_append(fs, dfd, name, offset, data, len);
-        close(dfd);
+        p->dfd = owner_dir(fs, uid, true);
+        if (p->dfd < 0)
+                return p->dfd;
+        snprintf(p->name, sizeof(p->name), "%s", name);
+        cow_filestore_key(uid, name, fs->busy_key, sizeof(fs->busy_key));
+        fs->busy_size = offset;
+        open_forget(fs, fs->busy_key);
+        r = put_open(fs, p);
+        if (r < 0)
+                return cow_filestore_put_end(fs, p, r);
+        return 0;
+}
+
+int cow_filestore_put_write(struct cow_filestore_put *p)
+{
+        int r = write_all(p->fd, p->data, p->len, p->offset);
+
+        if (r == 0 && fsync(p->fd) < 0)
+                r = -errno;
+        if (p->offset == 0) {
+                close(p->fd);
+                p->fd = -1;
+                if (r == 0 && renameat(p->dfd, p->tmp, p->dfd, p->name) < 0)
+                        r = -errno;
+                if (r < 0) {
+                        unlinkat(p->dfd, p->tmp, 0);
+                        return r;
+                }
+                /* The rename itself is durable only once the directory is. */
+                return fsync(p->dfd) < 0 ? -errno : 0;
+        }
+        if (r < 0 && ftruncate(p->fd, (off_t)p->offset) < 0) {
+                /* Nothing better to do: the error that matters is r. */
+        }
+        return r;
+}
+
+int cow_filestore_put_end(cow_filestore *fs, struct cow_filestore_put *p, int r)
+{
+        if (p->fd >= 0)
+                close(p->fd);
+        if (p->dfd >= 0)
+                close(p->dfd);
+        p->fd = p->dfd = -1;
+        fs->busy_key[0] = '\0';
         if (r < 0 && r != -ELOOP)
                 fs->counters.io_errors++;
         return r;
+}
+
+bool cow_filestore_put_running(const cow_filestore *fs, uint32_t uid, const char *name)
+{
+        char key[COW_FILESTORE_KEY_MAX];
+
+        return fs->busy_key[0] && cow_filestore_key(uid, name, key, sizeof(key)) == 0 &&
+               strcmp(key, fs->busy_key) == 0;
+}
+
+int cow_filestore_put(cow_filestore *fs, uint32_t uid, const char *name, uint64_t offset,
+                      const void *data, size_t len)
+{
+        struct cow_filestore_put p;
+        int r;
+
+        r = cow_filestore_put_begin(fs, uid, name, offset, data, len, &p);
+        if (r < 0)
+                return r;
+        return cow_filestore_put_end(fs, &p, cow_filestore_put_write(&p));
 }
 
 int cow_filestore_get(cow_filestore *fs, uint32_t uid, const char *name, uint64_t offset,

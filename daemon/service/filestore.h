@@ -81,6 +81,32 @@ int cow_filestore_key(uint32_t uid, const char *name, char *buf, size_t len);
 int cow_filestore_put(cow_filestore *fs, uint32_t uid, const char *name, uint64_t offset,
                       const void *data, size_t len);
 
+/*
+ * A put in three steps, for a caller that does the disk work on another
+ * thread (filewriter.h). _begin checks the limits and opens what the write
+ * needs; _write writes and fsyncs, touching nothing but p, so it may run on
+ * any thread; _end closes, counts a failure and returns r. From _begin to
+ * _end the file is being put (cow_filestore_put_running()): a chunk being
+ * appended is not seen by cow_filestore_stat() and so not by a get, and a
+ * whole file replaces the old one atomically. One put runs at a time.
+ */
+struct cow_filestore_put {
+        int dfd, fd;
+        uint64_t offset;
+        const void *data;
+        size_t len;
+        char name[COW_FILESTORE_NAME_MAX + 1];
+        char tmp[COW_FILESTORE_NAME_MAX + 8]; /* the temporary file of a whole put */
+};
+
+int cow_filestore_put_begin(cow_filestore *fs, uint32_t uid, const char *name, uint64_t offset,
+                            const void *data, size_t len, struct cow_filestore_put *p);
+int cow_filestore_put_write(struct cow_filestore_put *p);
+int cow_filestore_put_end(cow_filestore *fs, struct cow_filestore_put *p, int r);
+
+/* Whether uid's file name is being put, between _put_begin and _put_end. */
+bool cow_filestore_put_running(const cow_filestore *fs, uint32_t uid, const char *name);
+
 /* The file's size and modification time (ns since the epoch). */
 int cow_filestore_stat(cow_filestore *fs, uint32_t uid, const char *name, uint64_t *ret_size,
                        int64_t *ret_mtime_ns);
