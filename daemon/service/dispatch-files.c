@@ -17,6 +17,7 @@
 
 #include "dispatch-impl.h"
 #include "filestore.h"
+#include "filewriter.h"
 
 /*
  * The reply for a file store error on uid's file name, by op. One table:
@@ -81,6 +82,10 @@ static int reply_file_error(cow_dispatcher *d, cow_reply *reply, int err, const 
         case -EBUSY:
                 code = COWD__V1__CODE__FAILED_PRECONDITION;
                 why = "the file is mapped, or has pages not yet written back; unmap it first";
+                break;
+        case -EINPROGRESS:
+                code = COWD__V1__CODE__FAILED_PRECONDITION;
+                why = "a put of this file is still being written; ask again once it is answered";
                 break;
         case -EIO:
                 code = COWD__V1__CODE__UNAVAILABLE;
@@ -183,11 +188,114 @@ static int file_check_unmapped(cow_dispatcher *d, uint32_t uid, const char *name
         return cow_engine_file_in_use(d->engine, key) ? -EBUSY : 0;
 }
 
-int dispatch_file_put(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
-                      const Cowd__V1__FilePutRequest *in)
+/* A put whose disk work the file writer does; it lives in its reply's memory. */
+struct put_job {
+        struct cow_filewriter_job job;
+        cow_dispatcher *d;
+        cow_reply *reply;
+        uint32_t owner;
+        const char *name;  /* the bare name */
+        const char *given; /* as the request gave it, for messages */
+        const uint8_t *data;
+        size_t len;
+        uint64_t offset;
+        struct cow_filestore_put put;
+};
+
+/* The reply of a put that has ended with r. */
+static void put_reply(cow_dispatcher *d, cow_reply *reply, int r, const char *given,
+                      uint64_t size)
 {
         Cowd__V1__Response *resp = cow_reply_response(reply);
         Cowd__V1__FilePutResult *out;
+
+        if (r == -ECANCELED) {
+                cow_reply_set_status(reply, COWD__V1__CODE__UNAVAILABLE,
+                                     "file_put %s: the daemon stopped before writing it; the "
+                                     "file is as it was", given);
+                return;
+        }
+        if (r < 0) {
+                reply_file_error(d, reply, r, "file_put", given);
+                return;
+        }
+        out = RESULT_NEW(reply, Cowd__V1__FilePutResult, cowd__v1__file_put_result__init);
+        if (!out) {
+                cow_reply_fail_oom(reply);
+                return;
+        }
+        out->size = size;
+        resp->result_case = COWD__V1__RESPONSE__RESULT_FILE_PUT;
+        resp->file_put = out;
+}
+
+static int put_job_start(struct cow_filewriter_job *job)
+{
+        struct put_job *p = (struct put_job *)job;
+        int r = file_check_unmapped(p->d, p->owner, p->name);
+
+        if (r == 0)
+                r = cow_filestore_put_begin(p->d->files, p->owner, p->name, p->offset, p->data,
+                                            p->len, &p->put);
+        return r;
+}
+
+static int put_job_write(struct cow_filewriter_job *job)
+{
+        return cow_filestore_put_write(&((struct put_job *)job)->put);
+}
+
+static void put_job_done(struct cow_filewriter_job *job, int r)
+{
+        struct put_job *p = (struct put_job *)job;
+
+        if (r != -ECANCELED && p->put.dfd >= 0)
+                r = cow_filestore_put_end(p->d->files, &p->put, r);
+        put_reply(p->d, p->reply, r, p->given, p->offset + p->len);
+        cow_reply_ready(p->reply);
+}
+
+/* Hands the put to the file writer; the reply is deferred until it is written. */
+static int put_submit(cow_dispatcher *d, cow_reply *reply, uint32_t owner, const char *name,
+                      const Cowd__V1__FilePutRequest *in)
+{
+        struct put_job *p = cow_reply_alloc(reply, sizeof(*p));
+        size_t glen = strlen(in->name) + 1;
+        char *given = cow_reply_alloc(reply, glen);
+        uint8_t *data = in->data.len ? cow_reply_alloc(reply, in->data.len) : NULL;
+
+        if (!p || !given || (in->data.len && !data)) {
+                cow_reply_fail_oom(reply);
+                return -ENOMEM;
+        }
+        memcpy(given, in->name, glen);
+        if (in->data.len)
+                memcpy(data, in->data.data, in->data.len);
+        *p = (struct put_job){
+                .job = { .start = put_job_start, .write = put_job_write, .done = put_job_done },
+                .d = d,
+                .reply = reply,
+                .owner = owner,
+                .name = given + (name - in->name),
+                .given = given,
+                .data = data,
+                .len = in->data.len,
+                .offset = in->offset,
+                .put = { .dfd = -1, .fd = -1 },
+        };
+        cow_reply_defer(reply);
+        cow_filewriter_submit(d->writer, &p->job);
+        return 0;
+}
+
+/*
+ * A put's checks run when its turn comes, on the event loop; its write and
+ * fsync on the file writer's thread when the dispatcher has one (a large
+ * chunk takes a while to reach the disk, and nobody else waits for it).
+ */
+int dispatch_file_put(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
+                      const Cowd__V1__FilePutRequest *in)
+{
         const char *name;
         uint32_t owner;
         int r;
@@ -197,21 +305,14 @@ int dispatch_file_put(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                 r = file_resolve(d, reply, uid, in->name, "file_put", &owner, &name);
         if (r < 0)
                 return r;
-        out = RESULT_NEW(reply, Cowd__V1__FilePutResult, cowd__v1__file_put_result__init);
-        if (!out) {
-                cow_reply_fail_oom(reply);
-                return -ENOMEM;
-        }
+        if (d->writer)
+                return put_submit(d, reply, owner, name, in);
         r = file_check_unmapped(d, owner, name);
         if (r == 0)
                 r = cow_filestore_put(d->files, owner, name, in->offset, in->data.data,
                                       in->data.len);
-        if (r < 0)
-                return reply_file_error(d, reply, r, "file_put", in->name);
-        out->size = in->offset + in->data.len;
-        resp->result_case = COWD__V1__RESPONSE__RESULT_FILE_PUT;
-        resp->file_put = out;
-        return 0;
+        put_reply(d, reply, r, in->name, in->offset + in->data.len);
+        return r;
 }
 
 int dispatch_file_get(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
@@ -370,7 +471,10 @@ int dispatch_mmap_target(cow_dispatcher *d, cow_reply *reply, uint32_t uid,
                         r = file_resolve(d, reply, uid, in->path, "mmap", &owner, &name);
                 if (r < 0)
                         return r;
-                r = cow_filestore_stat(d->files, owner, name, &size, NULL);
+                /* The engine would cache pages of the file that the put replaces. */
+                r = cow_filestore_put_running(d->files, owner, name)
+                            ? -EINPROGRESS
+                            : cow_filestore_stat(d->files, owner, name, &size, NULL);
                 if (r < 0)
                         return reply_file_error(d, reply, r, "mmap", in->path);
                 r = cow_filestore_key(owner, name, key, keylen);

@@ -14,6 +14,7 @@
 
 struct cow_checkpointer;
 struct cow_filestore;
+struct cow_filewriter;
 
 struct cow_dispatcher {
         cow_engine *engine;
@@ -22,6 +23,7 @@ struct cow_dispatcher {
         struct timespec started; /* CLOCK_MONOTONIC, for uptime */
         struct cow_checkpointer *checkpointer; /* NULL: checkpoints are not available */
         struct cow_filestore *files;  /* NULL: this daemon keeps no files */
+        struct cow_filewriter *writer; /* NULL: puts are written on the caller's thread */
         uint8_t *scratch;        /* one page, the data of trace accesses; NULL until needed */
 };
 

@@ -46,9 +46,11 @@ void cow_dispatcher_set_checkpointer(cow_dispatcher *d, struct cow_checkpointer 
         d->checkpointer = c;
 }
 
-void cow_dispatcher_set_files(cow_dispatcher *d, struct cow_filestore *fs)
+void cow_dispatcher_set_files(cow_dispatcher *d, struct cow_filestore *fs,
+                              struct cow_filewriter *w)
 {
         d->files = fs;
+        d->writer = w;
 }
 
 size_t cow_dispatcher_oom_victims(cow_dispatcher *d, cow_pid *out, size_t cap)

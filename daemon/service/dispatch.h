@@ -42,9 +42,17 @@ struct cow_checkpointer;
 void cow_dispatcher_set_checkpointer(cow_dispatcher *d, struct cow_checkpointer *c);
 
 struct cow_filestore;
+struct cow_filewriter;
 
-/* Serves file requests from fs (borrowed). Without one, they are FAILED_PRECONDITION. */
-void cow_dispatcher_set_files(cow_dispatcher *d, struct cow_filestore *fs);
+/*
+ * Serves file requests from fs (borrowed). Without one, they are
+ * FAILED_PRECONDITION. With a writer w (borrowed; it must be freed before
+ * the dispatcher and after every connection), a put's disk work is done on
+ * the writer's thread and its reply is deferred (reply.h); without one it
+ * is done within cow_dispatch().
+ */
+void cow_dispatcher_set_files(cow_dispatcher *d, struct cow_filestore *fs,
+                              struct cow_filewriter *w);
 
 /*
  * The pids the engine's OOM killer ended since the last call, into

@@ -338,7 +338,11 @@ int main(int argc, char **argv)
         }
         if (files_open(&cfg, state_dir, &files, log) < 0)
                 goto out;
-        cow_server_set_files(server, files);
+        r = cow_server_set_files(server, files);
+        if (r < 0) {
+                log_error(log, "cannot start the file writer thread: %s", strerror(-r));
+                goto out;
+        }
         cow_engine_set_files(engine, &cow_filestore_ops, files);
         if (swap) {
                 cow_engine_set_swap(engine, &cow_swapfile_ops, swap);

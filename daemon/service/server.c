@@ -24,6 +24,7 @@
 #include "counters.h"
 #include "dispatch.h"
 #include "endpoint.h"
+#include "filewriter.h"
 #include "frame.h"
 #include "metrics.h"
 #include "service_limits.h"
@@ -53,6 +54,7 @@ struct cow_server {
         struct cow_counters counters;
         struct cow_request_metrics metrics;
         cow_dispatcher *dispatcher;
+        cow_filewriter *writer; /* writes file puts; NULL until the server has files */
         cow_metrics_server *metrics_server; /* NULL unless [metrics] port is set */
 
         struct evconnlistener *unix_listener;
@@ -639,9 +641,15 @@ void cow_server_set_checkpointer(cow_server *s, struct cow_checkpointer *c)
         cow_dispatcher_set_checkpointer(s->dispatcher, c);
 }
 
-void cow_server_set_files(cow_server *s, struct cow_filestore *fs)
+int cow_server_set_files(cow_server *s, struct cow_filestore *fs)
 {
-        cow_dispatcher_set_files(s->dispatcher, fs);
+        if (fs && !s->writer) {
+                int r = cow_filewriter_new(s->base, &s->writer);
+                if (r < 0)
+                        return r;
+        }
+        cow_dispatcher_set_files(s->dispatcher, fs, s->writer);
+        return 0;
 }
 
 unsigned cow_server_connections(const cow_server *s)
@@ -661,6 +669,8 @@ void cow_server_free(cow_server *s)
         if (s->accept_retry)
                 event_free(s->accept_retry);
         cow_metrics_server_free(s->metrics_server);
+        /* After the connections (the replies it completes are abandoned), before the dispatcher. */
+        cow_filewriter_free(s->writer);
         cow_dispatcher_free(s->dispatcher);
         cow_auth_free(s->auth);
         free(s);

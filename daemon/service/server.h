@@ -56,8 +56,12 @@ void cow_server_set_checkpointer(cow_server *s, struct cow_checkpointer *c);
 
 struct cow_filestore;
 
-/* Serves clients' file requests from fs (borrowed). */
-void cow_server_set_files(cow_server *s, struct cow_filestore *fs);
+/*
+ * Serves clients' file requests from fs (borrowed), with a thread of the
+ * server's own writing the puts (filewriter.h). 0, or a negative errno when
+ * the thread cannot start.
+ */
+int cow_server_set_files(cow_server *s, struct cow_filestore *fs);
 
 /* Connections still open. */
 unsigned cow_server_connections(const cow_server *s);

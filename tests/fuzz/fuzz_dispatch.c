@@ -108,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cow_dispatcher_new(engine, &limits, &counters, &disp) < 0 ||
             cow_filestore_open(files_dir, &file_limits, &files, err, sizeof(err)) < 0)
                 abort();
-        cow_dispatcher_set_files(disp, files);
+        cow_dispatcher_set_files(disp, files, NULL);
         cow_engine_set_files(engine, &cow_filestore_ops, files);
 
         uint32_t uid = data[0] % 3; /* 0 is root; 1 and 2 are two users */

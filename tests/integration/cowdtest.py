@@ -269,6 +269,17 @@ def at_gate(gate):
     return open(gate, "wb", buffering=0)
 
 
+def has_reply(w):
+    """True if a reply has arrived on w (looked at without waiting)."""
+    w.sock.setblocking(False)
+    try:
+        return len(w.sock.recv(1, socket.MSG_PEEK)) > 0
+    except BlockingIOError:
+        return False
+    finally:
+        w.sock.settimeout(10.0)
+
+
 def children_of(pid):
     """The pids of a process's children, from /proc."""
     with open("/proc/%d/task/%d/children" % (pid, pid)) as f:

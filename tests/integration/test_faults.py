@@ -25,7 +25,7 @@ import time
 import unittest
 
 import cowdtest
-from cowdtest import code_name, fault_env, ok, read_bytes
+from cowdtest import at_gate, code_name, fault_env, has_reply, ok, read_bytes
 
 PG = 4096
 
@@ -208,6 +208,78 @@ class FileMappingFaults(unittest.TestCase):
         self.assertEqual((failed.writebacks, failed.dirty_pages), (2, 2))
         # ...so the retry wrote both again before its fsync.
         self.assertEqual(done.writebacks, 4)
+
+
+class FilePutsOffTheLoop(unittest.TestCase):
+    """A put's write and fsync run on the daemon's file writer thread: while one
+    waits for the disk (held here at its fsync), everyone else is served."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="cowd-gate-")
+        self.gate = os.path.join(self.dir, "gate")
+        os.mkfifo(self.gate)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def test_a_put_waiting_for_its_fsync_delays_no_other_client(self):
+        new = bytes(range(256)) * 4096  # 1 MiB
+        # The second fsync of a whole put of big.bin (its temporary file) waits.
+        with cowdtest.Daemon(env=fault_env("fsync:/.put.big.bin:2:block", self.gate)) as d:
+            a, b = d.connect(), d.connect()
+            ok(b.call(file_put={"name": "big.bin", "data": b"old"}))
+            put_id = a.send_op(file_put={"name": "big.bin", "data": new})
+            with at_gate(self.gate) as gate:
+                # a's put is held at its fsync; b is served meanwhile.
+                ok(b.call(sys_stats={}))
+                self.assertEqual(ok(b.call(file_get={"name": "big.bin", "length": 16}))
+                                 .file_get.data, b"old")
+                pid = ok(b.call(spawn={"name": "p"})).spawn.pid
+                resp = b.call(mmap={"pid": pid, "length": PG, "prot": 1, "kind": 1,
+                                    "path": "big.bin"})
+                self.assertEqual(code_name(resp), "FAILED_PRECONDITION", resp.status.message)
+                self.assertIn("still being written", resp.status.message)
+                self.assertFalse(has_reply(a), "a put was answered before its fsync")
+                gate.write(b"x")
+            resp = a.recv()
+            self.assertEqual((resp.id, code_name(resp)), (put_id, "OK"), resp.status.message)
+            self.assertEqual(resp.file_put.size, len(new))
+            got = ok(b.call(file_get={"name": "big.bin", "length": len(new)})).file_get
+            self.assertEqual((got.size, got.data == new), (len(new), True))
+            ok(b.call(mmap={"pid": pid, "length": PG, "prot": 1, "kind": 1, "path": "big.bin"}))
+            a.close()
+            b.close()
+
+    def test_a_chunk_being_appended_is_not_seen_until_its_put_is_answered(self):
+        with cowdtest.Daemon(env=fault_env("fsync:/log.txt:1:block", self.gate)) as d:
+            a, b = d.connect(), d.connect()
+            ok(a.call(file_put={"name": "log.txt", "data": b"first;"}))
+            put_id = a.send_op(file_put={"name": "log.txt", "offset": 6, "data": b"second;"})
+            with at_gate(self.gate) as gate:
+                # Written to the file, not yet synced, so not yet there for anyone.
+                got = ok(b.call(file_get={"name": "log.txt", "length": 100})).file_get
+                self.assertEqual((got.size, got.data), (6, b"first;"))
+                gate.write(b"x")
+            resp = a.recv()
+            self.assertEqual((resp.id, code_name(resp)), (put_id, "OK"), resp.status.message)
+            got = ok(b.call(file_get={"name": "log.txt", "length": 100})).file_get
+            self.assertEqual((got.size, got.data), (13, b"first;second;"))
+            a.close()
+            b.close()
+
+    def test_eio_from_fsync_of_a_put_keeps_the_old_file(self):
+        with cowdtest.Daemon(env=fault_env("fsync:/.put.f.bin:2:EIO")) as d:
+            w = d.connect()
+            ok(w.call(file_put={"name": "f.bin", "data": b"old"}))
+            resp = w.call(file_put={"name": "f.bin", "data": b"new"})
+            self.assertEqual(code_name(resp), "UNAVAILABLE", resp.status.message)
+            self.assertEqual(ok(w.call(file_get={"name": "f.bin", "length": 9})).file_get.data,
+                             b"old")
+            self.assertEqual(ok(w.call(sys_stats={})).sys_stats.file_io_errors, 1)
+            self.assertEqual([f.name for f in ok(w.call(file_list={})).file_list.files],
+                             ["f.bin"])
+            ok(w.call(file_put={"name": "f.bin", "data": b"new"}))
+            w.close()
 
 
 WRITERS = 4

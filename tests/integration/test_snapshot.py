@@ -22,21 +22,11 @@ import time
 import unittest
 
 import cowdtest
-from cowdtest import at_gate, children_of, code_name, fault_env, ok, open_gate, read_bytes
+from cowdtest import (at_gate, children_of, code_name, fault_env, has_reply, ok, open_gate,
+                      read_bytes)
 
 PG = 4096
 BIG_PAGES = 2048  # 8 MiB of distinct frames: a state worth a snapshot
-
-
-def has_reply(w):
-    """True if a reply has arrived on w (looked at without waiting)."""
-    w.sock.setblocking(False)
-    try:
-        return len(w.sock.recv(1, socket.MSG_PEEK)) > 0
-    except BlockingIOError:
-        return False
-    finally:
-        w.sock.settimeout(10.0)
 
 
 class Snapshot(unittest.TestCase):
