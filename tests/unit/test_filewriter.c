@@ -82,19 +82,29 @@ static void job_init(struct job *job, struct log *log, int index, int start_resu
         };
 }
 
+/* A writer on base with NJOBS jobs submitted; job failing_start's start() fails. */
+static cow_filewriter *submit_all(struct event_base *base, struct log *log, struct job *jobs,
+                                  int failing_start)
+{
+        cow_filewriter *w;
+
+        *log = (struct log){ .base = base, .left = NJOBS };
+        assert_int_equal(cow_filewriter_new(base, &w), 0);
+        for (int i = 0; i < NJOBS; i++) {
+                job_init(&jobs[i], log, i, i == failing_start ? -EDQUOT : 0);
+                cow_filewriter_submit(w, &jobs[i].job);
+        }
+        return w;
+}
+
 static void test_jobs_end_in_order_one_at_a_time_written_on_another_thread(void **state)
 {
         struct event_base *base = event_base_new();
-        struct log log = { .base = base, .left = NJOBS };
         struct job jobs[NJOBS];
-        cow_filewriter *w;
+        struct log log;
+        cow_filewriter *w = submit_all(base, &log, jobs, 5);
 
         (void)state;
-        assert_int_equal(cow_filewriter_new(base, &w), 0);
-        for (int i = 0; i < NJOBS; i++) {
-                job_init(&jobs[i], &log, i, i == 5 ? -EDQUOT : 0);
-                cow_filewriter_submit(w, &jobs[i].job);
-        }
         assert_int_equal(cow_filewriter_queued(w), NJOBS);
         assert_int_equal(event_base_dispatch(base), 0);
         assert_int_equal(log.n, NJOBS);
@@ -116,16 +126,11 @@ static void test_jobs_end_in_order_one_at_a_time_written_on_another_thread(void 
 static void test_freeing_finishes_the_running_job_and_cancels_the_waiting_ones(void **state)
 {
         struct event_base *base = event_base_new();
-        struct log log = { .base = base, .left = NJOBS };
         struct job jobs[NJOBS];
-        cow_filewriter *w;
+        struct log log;
+        cow_filewriter *w = submit_all(base, &log, jobs, -1);
 
         (void)state;
-        assert_int_equal(cow_filewriter_new(base, &w), 0);
-        for (int i = 0; i < NJOBS; i++) {
-                job_init(&jobs[i], &log, i, 0);
-                cow_filewriter_submit(w, &jobs[i].job);
-        }
         /* The loop never ran: job 0 is with the thread, the rest wait. */
         cow_filewriter_free(w);
         assert_int_equal(log.n, NJOBS);
