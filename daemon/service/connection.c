@@ -335,6 +335,11 @@ static int conn_authenticate(cow_connection *c, const Cowd__V1__Request *req)
 
 static void conn_on_reply_ready(cow_reply *reply, void *arg);
 
+static void conn_request_release(void *req)
+{
+        cow_codec_request_free(req);
+}
+
 /*
  * Decodes and answers one whole frame. Returns 0; -EBADMSG or -ENOBUFS when
  * the frame does not decode, or would cost too much to (the caller answers
@@ -379,6 +384,9 @@ static int conn_handle_frame(cow_connection *c, const uint8_t *payload, uint32_t
                 c->deferred = reply;
                 c->deferred_t0 = t0;
                 c->deferred_op = (unsigned)cow_codec_request_message(req)->op_case;
+                /* Its handler may read the request until it is ready. */
+                cow_reply_hold(reply, req, conn_request_release);
+                req = NULL;
                 reply = NULL;
                 bufferevent_disable(c->bev, EV_READ);
                 cow_reply_on_ready(c->deferred, conn_on_reply_ready, c);

@@ -188,17 +188,18 @@ static int file_check_unmapped(cow_dispatcher *d, uint32_t uid, const char *name
         return cow_engine_file_in_use(d->engine, key) ? -EBUSY : 0;
 }
 
-/* A put whose disk work the file writer does; it lives in its reply's memory. */
+/*
+ * A put whose disk work the file writer does. It lives in its reply's
+ * memory and points into the request, which the reply's consumer keeps until
+ * the reply is ready (dispatch.h).
+ */
 struct put_job {
         struct cow_filewriter_job job;
         cow_dispatcher *d;
         cow_reply *reply;
         uint32_t owner;
-        const char *name;  /* the bare name */
-        const char *given; /* as the request gave it, for messages */
-        const uint8_t *data;
-        size_t len;
-        uint64_t offset;
+        const char *name; /* the bare name */
+        const Cowd__V1__FilePutRequest *in;
         struct cow_filestore_put put;
 };
 
@@ -235,8 +236,8 @@ static int put_job_start(struct cow_filewriter_job *job)
         int r = file_check_unmapped(p->d, p->owner, p->name);
 
         if (r == 0)
-                r = cow_filestore_put_begin(p->d->files, p->owner, p->name, p->offset, p->data,
-                                            p->len, &p->put);
+                r = cow_filestore_put_begin(p->d->files, p->owner, p->name, p->in->offset,
+                                            p->in->data.data, p->in->data.len, &p->put);
         return r;
 }
 
@@ -251,7 +252,7 @@ static void put_job_done(struct cow_filewriter_job *job, int r)
 
         if (r != -ECANCELED && p->put.dfd >= 0)
                 r = cow_filestore_put_end(p->d->files, &p->put, r);
-        put_reply(p->d, p->reply, r, p->given, p->offset + p->len);
+        put_reply(p->d, p->reply, r, p->in->name, p->in->offset + p->in->data.len);
         cow_reply_ready(p->reply);
 }
 
@@ -260,27 +261,18 @@ static int put_submit(cow_dispatcher *d, cow_reply *reply, uint32_t owner, const
                       const Cowd__V1__FilePutRequest *in)
 {
         struct put_job *p = cow_reply_alloc(reply, sizeof(*p));
-        size_t glen = strlen(in->name) + 1;
-        char *given = cow_reply_alloc(reply, glen);
-        uint8_t *data = in->data.len ? cow_reply_alloc(reply, in->data.len) : NULL;
 
-        if (!p || !given || (in->data.len && !data)) {
+        if (!p) {
                 cow_reply_fail_oom(reply);
                 return -ENOMEM;
         }
-        memcpy(given, in->name, glen);
-        if (in->data.len)
-                memcpy(data, in->data.data, in->data.len);
         *p = (struct put_job){
                 .job = { .start = put_job_start, .write = put_job_write, .done = put_job_done },
                 .d = d,
                 .reply = reply,
                 .owner = owner,
-                .name = given + (name - in->name),
-                .given = given,
-                .data = data,
-                .len = in->data.len,
-                .offset = in->offset,
+                .name = name,
+                .in = in,
                 .put = { .dfd = -1, .fd = -1 },
         };
         cow_reply_defer(reply);

@@ -63,7 +63,8 @@ size_t cow_dispatcher_oom_victims(cow_dispatcher *d, cow_pid *out, size_t cap);
 /*
  * Answers req on behalf of uid. Every outcome, failures included, is a reply
  * with a status; the call itself fails only with -ENOMEM when not even an
- * error reply could be made.
+ * error reply could be made. A deferred reply (reply.h) may read req until
+ * it is ready: the caller keeps req until then (cow_reply_hold()).
  */
 int cow_dispatch(cow_dispatcher *d, uint32_t uid, const Cowd__V1__Request *req,
                  cow_reply **ret_reply);

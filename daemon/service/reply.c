@@ -29,6 +29,8 @@ struct cow_reply {
         void *on_ready_arg;
         uint8_t *lent;   /* cow_reply_lend(): a buffer for data, NULL once taken */
         size_t lent_len;
+        void *held; /* cow_reply_hold() */
+        void (*release)(void *obj);
 };
 
 int cow_reply_new(uint64_t id, cow_reply **ret)
@@ -71,6 +73,8 @@ void cow_reply_free(cow_reply *reply)
 
         if (!reply)
                 return;
+        if (reply->held)
+                reply->release(reply->held);
         for (p = reply->parts; p; p = next) {
                 next = p->next;
                 free(p);
@@ -200,4 +204,10 @@ void cow_reply_abandon(cow_reply *reply)
         }
         reply->abandoned = true;
         reply->on_ready = NULL;
+}
+
+void cow_reply_hold(cow_reply *reply, void *obj, void (*release)(void *obj))
+{
+        reply->held = obj;
+        reply->release = release;
 }

@@ -100,4 +100,12 @@ void cow_reply_ready(cow_reply *reply);
 /* The consumer's side: nobody will take the reply; the producer's cow_reply_ready() frees it. */
 void cow_reply_abandon(cow_reply *reply);
 
+/*
+ * Makes obj live as long as the reply: release(obj) runs when the reply is
+ * freed. The consumer of a deferred reply holds the request it answers this
+ * way, since the producer may read the request until the reply is ready.
+ * One object per reply.
+ */
+void cow_reply_hold(cow_reply *reply, void *obj, void (*release)(void *obj));
+
 #endif /* COWD_SERVICE_REPLY_H */
