@@ -91,11 +91,34 @@ static int parse_rule(char *text, struct rule *r)
         return -1;
 }
 
+static ssize_t (*real_write)(int, const void *, size_t);
+static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
+static int (*real_fsync)(int);
+static int (*real_fdatasync)(int);
+static int (*real_rename)(const char *, const char *);
+static int (*real_renameat)(int, const char *, int, const char *);
+
+static void *real(const char *name)
+{
+        void *fn = dlsym(RTLD_NEXT, name);
+
+        if (!fn)
+                die(name);
+        return fn;
+}
+
 __attribute__((constructor)) static void shim_init(void)
 {
         const char *spec = getenv("COWD_FAULT");
         char buf[1024], *save = NULL;
 
+        /* Resolved now, not at a first call that may come from a signal handler. */
+        real_write = real("write");
+        real_pwrite = real("pwrite");
+        real_fsync = real("fsync");
+        real_fdatasync = real("fdatasync");
+        real_rename = real("rename");
+        real_renameat = real("renameat");
         if (!spec || !*spec)
                 return;
         if (strlen(spec) >= sizeof(buf))
@@ -112,15 +135,6 @@ __attribute__((constructor)) static void shim_init(void)
                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (counts == MAP_FAILED)
                 die("cannot map the counters");
-}
-
-static void *real(const char *name)
-{
-        void *fn = dlsym(RTLD_NEXT, name);
-
-        if (!fn)
-                die(name);
-        return fn;
 }
 
 /* Waits for one byte on the gate FIFO. */
@@ -180,30 +194,24 @@ static int shim_check_fd(enum call call, int fd)
 
 ssize_t write(int fd, const void *buf, size_t len)
 {
-        static ssize_t (*fn)(int, const void *, size_t);
         int err = shim_check_fd(CALL_WRITE, fd);
 
         if (err) {
                 errno = err;
                 return -1;
         }
-        if (!fn)
-                fn = real("write");
-        return fn(fd, buf, len);
+        return real_write(fd, buf, len);
 }
 
 ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
 {
-        static ssize_t (*fn)(int, const void *, size_t, off_t);
         int err = shim_check_fd(CALL_PWRITE, fd);
 
         if (err) {
                 errno = err;
                 return -1;
         }
-        if (!fn)
-                fn = real("pwrite");
-        return fn(fd, buf, len, off);
+        return real_pwrite(fd, buf, len, off);
 }
 
 ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off)
@@ -213,56 +221,44 @@ ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off)
 
 int fsync(int fd)
 {
-        static int (*fn)(int);
         int err = shim_check_fd(CALL_FSYNC, fd);
 
         if (err) {
                 errno = err;
                 return -1;
         }
-        if (!fn)
-                fn = real("fsync");
-        return fn(fd);
+        return real_fsync(fd);
 }
 
 int fdatasync(int fd)
 {
-        static int (*fn)(int);
         int err = shim_check_fd(CALL_FDATASYNC, fd);
 
         if (err) {
                 errno = err;
                 return -1;
         }
-        if (!fn)
-                fn = real("fdatasync");
-        return fn(fd);
+        return real_fdatasync(fd);
 }
 
 int rename(const char *from, const char *to)
 {
-        static int (*fn)(const char *, const char *);
         int err = nrules ? shim_check(CALL_RENAME, from, to) : 0;
 
         if (err) {
                 errno = err;
                 return -1;
         }
-        if (!fn)
-                fn = real("rename");
-        return fn(from, to);
+        return real_rename(from, to);
 }
 
 int renameat(int fromfd, const char *from, int tofd, const char *to)
 {
-        static int (*fn)(int, const char *, int, const char *);
         int err = nrules ? shim_check(CALL_RENAME, from, to) : 0;
 
         if (err) {
                 errno = err;
                 return -1;
         }
-        if (!fn)
-                fn = real("renameat");
-        return fn(fromfd, from, tofd, to);
+        return real_renameat(fromfd, from, tofd, to);
 }
