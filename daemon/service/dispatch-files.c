@@ -250,7 +250,8 @@ static void put_job_done(struct cow_filewriter_job *job, int r)
 {
         struct put_job *p = (struct put_job *)job;
 
-        if (r != -ECANCELED && p->put.dfd >= 0)
+        /* Only a put whose start() succeeded has something open (a cancelled one never started). */
+        if (p->put.dfd >= 0)
                 r = cow_filestore_put_end(p->d->files, &p->put, r);
         put_reply(p->d, p->reply, r, p->in->name, p->in->offset + p->in->data.len);
         cow_reply_ready(p->reply);

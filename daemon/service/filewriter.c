@@ -16,7 +16,6 @@ struct cow_filewriter {
         /* The event loop's alone */
         struct job_queue waiting; /* submitted, start() not yet run */
         struct cow_filewriter_job *current; /* handed to the thread, done() not yet run */
-        unsigned queued;
         struct event *on_finished;
         int efd; /* the thread's "current is written", counted */
 
@@ -64,7 +63,6 @@ static void writer_kick(cow_filewriter *w)
                 TAILQ_REMOVE(&w->waiting, job, link);
                 int r = job->start(job);
                 if (r < 0) {
-                        w->queued--;
                         job->done(job, r);
                         continue;
                 }
@@ -88,7 +86,6 @@ static void writer_finish(cow_filewriter *w)
         if (!job)
                 return;
         w->current = NULL;
-        w->queued--;
         job->done(job, job->result);
 }
 
@@ -172,11 +169,15 @@ void cow_filewriter_free(cow_filewriter *w)
 void cow_filewriter_submit(cow_filewriter *w, struct cow_filewriter_job *job)
 {
         TAILQ_INSERT_TAIL(&w->waiting, job, link);
-        w->queued++;
         writer_kick(w);
 }
 
 unsigned cow_filewriter_queued(const cow_filewriter *w)
 {
-        return w->queued;
+        const struct cow_filewriter_job *job;
+        unsigned n = w->current ? 1 : 0;
+
+        TAILQ_FOREACH(job, &w->waiting, link)
+                n++;
+        return n;
 }
